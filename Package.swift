@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ParamKit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "ParamKit", targets: ["ParamKit"]),
+        .executable(name: "paramkit", targets: ["paramkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: HDF5 macros and constants as inline functions; OpenBLAS cblas.h.
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // Tensors, checkpoints, file formats and the checkpoint operations.
+        .target(name: "ParamKit", dependencies: ["CHDF5"]),
+        // The command-line tool: parse, call the library, render.
+        .executableTarget(name: "paramkit", dependencies: [
+            "ParamKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
+    ]
+)
+
+// libFuzzer entry point for the .params and safetensors readers. It has no `main` of its own
+// (libFuzzer supplies it), so it exists only in fuzzing builds: see tools/fuzz.sh.
+if Context.environment["PARAMKIT_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "ParamKitFuzz", dependencies: ["ParamKit"]))
+}

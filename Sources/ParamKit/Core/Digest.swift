@@ -1,0 +1,42 @@
+// Content digests: per tensor over (dtype, shape, bytes) and per checkpoint over the sorted tensor
+// list, so equal content gives equal digests whichever format or writer produced the file.
+
+public enum Digest {
+    public static let prefix = "xxh64:"
+
+    static func format(_ h: UInt64) -> String {
+        let hex = String(h, radix: 16)
+        return prefix + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    static func header(dtype: DType, shape: [Int]) -> String {
+        "\(dtype.rawValue):\(shape.map(String.init).joined(separator: ",")):"
+    }
+
+    public static func tensor(dtype: DType, shape: [Int], bytes: UnsafeRawBufferPointer) -> String {
+        var h = XXH64()
+        h.update(header(dtype: dtype, shape: shape))
+        h.update(bytes)
+        return format(h.finalize())
+    }
+
+    /// The checkpoint's content id: XXH64 over "role\tname\tdtype\tshape\tdigest\n" lines sorted by
+    /// (role, name) in UTF-8 byte order.
+    public static func root(_ items: [(info: TensorInfo, digest: String)]) -> String {
+        let sorted = items.sorted {
+            ($0.info.role.rawValue, Array($0.info.name.utf8)) < ($1.info.role.rawValue, Array($1.info.name.utf8))
+        }
+        var h = XXH64()
+        for (info, digest) in sorted {
+            h.update("\(info.role.rawValue)\t\(info.name)\t\(info.dtype.rawValue)\t"
+                     + "\(info.shape.map(String.init).joined(separator: ","))\t\(digest)\n")
+        }
+        return format(h.finalize())
+    }
+}
+
+/// Lexicographic order on byte arrays, for sorting names the way the root digest defines.
+func < (a: (String, [UInt8]), b: (String, [UInt8])) -> Bool {
+    if a.0 != b.0 { return a.0 < b.0 }
+    return a.1.lexicographicallyPrecedes(b.1)
+}

@@ -1,0 +1,32 @@
+// Errors that say what went wrong and where: the file, the byte offset or dataset path, and why.
+
+/// A file could not be read or written as the format it claims to be.
+public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let file: String
+    /// Byte offset in the file where the problem was found, when the format has one.
+    public let offset: Int?
+    /// Dataset or record the problem is in (`/arg/conv1_1_weight`, `record 3`), when known.
+    public let location: String?
+    public let message: String
+
+    public init(file: String, offset: Int? = nil, location: String? = nil, _ message: String) {
+        self.file = file
+        self.offset = offset
+        self.location = location
+        self.message = message
+    }
+
+    public var description: String {
+        var place = file
+        if let offset { place += " at byte \(offset)" }
+        if let location { place += " (\(location))" }
+        return "\(place): \(message)"
+    }
+}
+
+/// A request that cannot be carried out as asked (not a problem inside a file).
+public struct UsageError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

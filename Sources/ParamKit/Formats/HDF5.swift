@@ -1,0 +1,252 @@
+// A thin Swift layer over the HDF5 C library: owned ids, error stacks turned into messages,
+// string and integer attributes in both of h5py's string encodings, and link iteration.
+
+import CHDF5
+import Foundation
+
+enum H5 {
+    /// Opens the library once and silences its automatic error printing; errors are read from the stack.
+    static let initialised: Bool = {
+        H5open()
+        H5Eset_auto2(ch5_e_default(), nil, nil)
+        return true
+    }()
+
+    static var P: hid_t { ch5_p_default() }
+
+    /// The innermost messages of the current error stack, e.g. "H5Dopen2(): not found".
+    static func stackText() -> String {
+        final class Box { var lines: [String] = [] }
+        let box = Box()
+        withExtendedLifetime(box) {
+            _ = H5Ewalk2(ch5_e_default(), H5E_WALK_DOWNWARD, { _, err, ctx in
+                let b = Unmanaged<Box>.fromOpaque(ctx!).takeUnretainedValue()
+                if let e = err?.pointee {
+                    let fn = e.func_name.map { String(cString: $0) } ?? "?"
+                    let desc = e.desc.map { String(cString: $0) } ?? ""
+                    b.lines.append("\(fn)(): \(desc)")
+                }
+                return 0
+            }, Unmanaged.passUnretained(box).toOpaque())
+        }
+        H5Eclear2(ch5_e_default())
+        return box.lines.prefix(2).joined(separator: "; ")
+    }
+}
+
+/// An HDF5 identifier closed when the last reference goes away.
+final class H5Handle {
+    let id: hid_t
+    private let closer: (hid_t) -> herr_t
+
+    init(_ id: hid_t, _ what: @autoclosure () -> String, file: String, closer: @escaping (hid_t) -> herr_t) throws {
+        guard id >= 0 else {
+            let detail = H5.stackText()
+            throw FormatError(file: file, location: nil, "\(what())\(detail.isEmpty ? "" : ": \(detail)")")
+        }
+        self.id = id
+        self.closer = closer
+    }
+
+    deinit { _ = closer(id) }
+}
+
+struct H5Object {
+    let handle: H5Handle
+    let file: String
+    var id: hid_t { handle.id }
+
+    func check(_ status: herr_t, _ what: @autoclosure () -> String) throws {
+        guard status >= 0 else {
+            throw FormatError(file: file, "\(what()): \(H5.stackText())")
+        }
+    }
+
+    // MARK: attributes
+
+    func hasAttribute(_ name: String) -> Bool { H5Aexists(id, name) > 0 }
+
+    /// A string attribute, scalar, fixed-length or variable-length, ASCII or UTF-8.
+    func stringAttribute(_ name: String, at location: String) throws -> String? {
+        guard let list = try stringListAttribute(name, at: location) else { return nil }
+        guard list.count == 1 else {
+            throw FormatError(file: file, location: location, "attribute '\(name)' holds \(list.count) strings, expected one")
+        }
+        return list[0]
+    }
+
+    /// A string attribute as a list (scalar → one element); nil when absent. A numeric attribute of
+    /// size 0 (Keras writes `np.asarray([])` for layers without weights) reads as an empty list.
+    func stringListAttribute(_ name: String, at location: String) throws -> [String]? {
+        guard hasAttribute(name) else { return nil }
+        let attr = try H5Handle(H5Aopen(id, name, H5.P), "cannot open attribute '\(name)' of \(location)", file: file, closer: H5Aclose)
+        let type = try H5Handle(H5Aget_type(attr.id), "cannot read the type of '\(name)'", file: file, closer: H5Tclose)
+        let space = try H5Handle(H5Aget_space(attr.id), "cannot read the shape of '\(name)'", file: file, closer: H5Sclose)
+        let n = Int(H5Sget_simple_extent_npoints(space.id))
+        guard H5Tget_class(type.id) == H5T_STRING else {
+            if n == 0 { return [] }
+            throw FormatError(file: file, location: location, "attribute '\(name)' is not a string")
+        }
+        guard n >= 0, n <= 1 << 20 else { throw FormatError(file: file, location: location, "attribute '\(name)' has \(n) elements") }
+        let mem = try H5Handle(H5Tcopy(ch5_c_s1()), "H5Tcopy", file: file, closer: H5Tclose)
+        H5Tset_cset(mem.id, H5Tget_cset(type.id))
+        if H5Tis_variable_str(type.id) > 0 {
+            H5Tset_size(mem.id, ch5_variable())
+            var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: max(n, 1))
+            try check(H5Aread(attr.id, mem.id, &ptrs), "cannot read attribute '\(name)' of \(location)")
+            defer { for p in ptrs { if let p { H5free_memory(p) } } }
+            return ptrs.prefix(n).map { $0.map { String(cString: $0) } ?? "" }
+        }
+        let size = Int(H5Tget_size(type.id))
+        guard size > 0, size <= 1 << 20 else { throw FormatError(file: file, location: location, "attribute '\(name)' has string size \(size)") }
+        H5Tset_size(mem.id, size)
+        H5Tset_strpad(mem.id, H5T_STR_NULLPAD)
+        var buf = [UInt8](repeating: 0, count: size * max(n, 1))
+        try check(H5Aread(attr.id, mem.id, &buf), "cannot read attribute '\(name)' of \(location)")
+        return (0..<n).map { i in
+            let slice = buf[(i * size)..<((i + 1) * size)]
+            let end = slice.firstIndex(of: 0) ?? slice.endIndex
+            return String(decoding: slice[slice.startIndex..<end], as: UTF8.self)
+        }
+    }
+
+    func intAttribute(_ name: String, at location: String) throws -> Int? {
+        guard hasAttribute(name) else { return nil }
+        let attr = try H5Handle(H5Aopen(id, name, H5.P), "cannot open attribute '\(name)' of \(location)", file: file, closer: H5Aclose)
+        let type = try H5Handle(H5Aget_type(attr.id), "cannot read the type of '\(name)'", file: file, closer: H5Tclose)
+        let space = try H5Handle(H5Aget_space(attr.id), "cannot read the shape of '\(name)'", file: file, closer: H5Sclose)
+        guard H5Tget_class(type.id) == H5T_INTEGER, H5Sget_simple_extent_npoints(space.id) == 1 else {
+            throw FormatError(file: file, location: location, "attribute '\(name)' is not a single integer")
+        }
+        var v: Int64 = 0
+        try check(H5Aread(attr.id, ch5_native_int64(), &v), "cannot read attribute '\(name)'")
+        return Int(v)
+    }
+
+    func setStringAttribute(_ name: String, _ value: String) throws {
+        let type = try H5Handle(H5Tcopy(ch5_c_s1()), "H5Tcopy", file: file, closer: H5Tclose)
+        H5Tset_size(type.id, ch5_variable())
+        H5Tset_cset(type.id, H5T_CSET_UTF8)
+        let space = try H5Handle(H5Screate(H5S_SCALAR), "H5Screate", file: file, closer: H5Sclose)
+        let attr = try H5Handle(H5Acreate2(id, name, type.id, space.id, H5.P, H5.P), "cannot create attribute '\(name)'", file: file, closer: H5Aclose)
+        try value.withCString { cstr in
+            var p: UnsafePointer<CChar>? = cstr
+            try check(H5Awrite(attr.id, type.id, &p), "cannot write attribute '\(name)'")
+        }
+    }
+
+    func setIntAttribute(_ name: String, _ value: Int) throws {
+        let space = try H5Handle(H5Screate(H5S_SCALAR), "H5Screate", file: file, closer: H5Sclose)
+        let attr = try H5Handle(H5Acreate2(id, name, ch5_std_i64le(), space.id, H5.P, H5.P), "cannot create attribute '\(name)'", file: file, closer: H5Aclose)
+        var v = Int64(value)
+        try check(H5Awrite(attr.id, ch5_native_int64(), &v), "cannot write attribute '\(name)'")
+    }
+
+    // MARK: links
+
+    /// Names of the links in a group: creation order when the group tracks it, name order otherwise.
+    func linkNames() throws -> [String] {
+        final class Box { var names: [String] = [] }
+        let box = Box()
+        var order = H5_INDEX_NAME
+        if let gcpl = try? H5Handle(H5Gget_create_plist(id), "H5Gget_create_plist", file: file, closer: H5Pclose) {
+            var flags: UInt32 = 0
+            if H5Pget_link_creation_order(gcpl.id, &flags) >= 0, flags & UInt32(H5P_CRT_ORDER_INDEXED) != 0 {
+                order = H5_INDEX_CRT_ORDER
+            }
+        }
+        var idx: hsize_t = 0
+        let status = withExtendedLifetime(box) {
+            H5Literate(id, order, H5_ITER_INC, &idx, { _, name, _, ctx in
+                Unmanaged<Box>.fromOpaque(ctx!).takeUnretainedValue().names.append(String(cString: name!))
+                return 0
+            }, Unmanaged.passUnretained(box).toOpaque())
+        }
+        try check(status, "cannot list group")
+        return box.names
+    }
+
+    func isGroup(_ name: String) -> Bool {
+        var info = H5O_info_t()
+        guard H5Lexists(id, name, H5.P) > 0, H5Oget_info_by_name2(id, name, &info, UInt32(H5O_INFO_BASIC), H5.P) >= 0 else {
+            H5Eclear2(ch5_e_default())
+            return false
+        }
+        return info.type == H5O_TYPE_GROUP
+    }
+
+    func openGroup(_ name: String) throws -> H5Object {
+        H5Object(handle: try H5Handle(H5Gopen2(id, name, H5.P), "cannot open group '\(name)'", file: file, closer: H5Gclose), file: file)
+    }
+
+    func openDataset(_ name: String) throws -> H5Object {
+        H5Object(handle: try H5Handle(H5Dopen2(id, name, H5.P), "cannot open dataset '\(name)'", file: file, closer: H5Dclose), file: file)
+    }
+}
+
+/// HDF5 types ParamKit writes for each dtype, and the mapping back from a file's type.
+enum H5Types {
+    /// The file type for a dtype (h5py-compatible: float16 as IEEE half, bool as an int8 enum,
+    /// bfloat16 as its uint16 bit patterns tagged by the `dtype` attribute).
+    static func fileType(_ dtype: DType, file: String) throws -> H5Handle {
+        switch dtype {
+        case .float32: return try H5Handle(H5Tcopy(ch5_ieee_f32le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .float64: return try H5Handle(H5Tcopy(ch5_ieee_f64le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .float16:
+            let t = try H5Handle(H5Tcopy(ch5_ieee_f32le()), "H5Tcopy", file: file, closer: H5Tclose)
+            guard H5Tset_fields(t.id, 15, 10, 5, 0, 10) >= 0, H5Tset_size(t.id, 2) >= 0, H5Tset_ebias(t.id, 15) >= 0 else {
+                throw FormatError(file: file, "cannot build the float16 type: \(H5.stackText())")
+            }
+            return t
+        case .bfloat16: return try H5Handle(H5Tcopy(ch5_std_u16le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .int8: return try H5Handle(H5Tcopy(ch5_std_i8le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .uint8: return try H5Handle(H5Tcopy(ch5_std_u8le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .int32: return try H5Handle(H5Tcopy(ch5_std_i32le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .int64: return try H5Handle(H5Tcopy(ch5_std_i64le()), "H5Tcopy", file: file, closer: H5Tclose)
+        case .bool:
+            let t = try H5Handle(H5Tenum_create(ch5_std_i8le()), "H5Tenum_create", file: file, closer: H5Tclose)
+            var f: Int8 = 0, tr: Int8 = 1
+            guard H5Tenum_insert(t.id, "FALSE", &f) >= 0, H5Tenum_insert(t.id, "TRUE", &tr) >= 0 else {
+                throw FormatError(file: file, "cannot build the bool type: \(H5.stackText())")
+            }
+            return t
+        }
+    }
+
+    /// The dtype a dataset's type holds; `tagged` is the `dtype` attribute when present.
+    static func dtype(of type: hid_t, tagged: String?, file: String, location: String) throws -> DType {
+        let size = Int(H5Tget_size(type))
+        let cls = H5Tget_class(type)
+        func unsupported() -> FormatError {
+            FormatError(file: file, location: location, "unsupported HDF5 type (class \(cls.rawValue), \(size) bytes)")
+        }
+        let found: DType
+        switch cls {
+        case H5T_FLOAT:
+            switch size {
+            case 4: found = .float32
+            case 8: found = .float64
+            case 2: found = .float16
+            default: throw unsupported()
+            }
+        case H5T_INTEGER:
+            let signed = H5Tget_sign(type) == H5T_SGN_2
+            switch (size, signed) {
+            case (1, true): found = .int8
+            case (1, false): found = tagged == "bool" ? .bool : .uint8
+            case (2, false) where tagged == "bfloat16": found = .bfloat16
+            case (4, true): found = .int32
+            case (8, true): found = .int64
+            default: throw unsupported()
+            }
+        case H5T_ENUM where size == 1:
+            found = .bool
+        default:
+            throw unsupported()
+        }
+        if let tagged, tagged != found.rawValue {
+            throw FormatError(file: file, location: location, "dtype attribute says \(tagged) but the stored type is \(found.rawValue)")
+        }
+        return found
+    }
+}

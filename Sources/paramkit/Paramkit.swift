@@ -1,0 +1,90 @@
+// The `paramkit` command: one subcommand per verb; each parses, calls the library and renders.
+
+import ArgumentParser
+import Foundation
+import ParamKit
+
+struct Paramkit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paramkit",
+        abstract: "Inspect, diff, convert and verify deep-learning parameter files (MXNet .params, safetensors, HDF5).",
+        discussion: """
+        Formats are detected from a file's first bytes. Exit codes: 0 success or equal, 1 differences \
+        or a failed check, 2 error (bad input, I/O).
+        """,
+        version: Provenance.toolVersion,
+        subcommands: [Inspect.self, DiffCommand.self, ConvertCommand.self, VerifyCommand.self])
+}
+
+/// Options every reading verb shares.
+struct ReadingOptions: ParsableArguments {
+    @Flag(help: "Print machine-readable JSON (schemas/ describes each command's output).")
+    var json = false
+
+    @Option(help: "What to do with a name that appears twice in a .params file: reject (default) or last (keep the last, as MXNet does).")
+    var duplicates: DuplicatePolicy = .reject
+
+    @Option(help: "Epoch number: read PREFIX-%04d.params for a FILE given as an MXNet checkpoint prefix.")
+    var epoch: Int?
+
+    var readOptions: ReadOptions { ReadOptions(duplicates: duplicates) }
+
+    /// `model/rpn` + `--epoch 1` → `model/rpn-0001.params`.
+    func resolve(_ path: String) -> String {
+        guard let epoch else { return path }
+        return Formats.paramsPath(prefix: path, epoch: epoch)
+    }
+}
+
+extension DuplicatePolicy: ExpressibleByArgument {}
+extension Formats.Output: ExpressibleByArgument {}
+
+/// Exit with a status code but no message (differences found, check failed).
+struct Finding: Error {
+    let code: Int32
+}
+
+enum Main {
+    static func run() -> Never {
+        installInterruptHandlers()
+        do {
+            var command = try Paramkit.parseAsRoot()
+            try command.run()
+            exit(0)
+        } catch let f as Finding {
+            exit(f.code)
+        } catch let e as FormatError {
+            fail("\(e)")
+        } catch let e as UsageError {
+            fail("\(e)")
+        } catch {
+            let code = Paramkit.exitCode(for: error)
+            if code == .success { Paramkit.exit(withError: error) }
+            // Argument errors: the parser's own message and usage, with the project's exit code 2.
+            FileHandle.standardError.write(Data((Paramkit.fullMessage(for: error) + "\n").utf8))
+            exit(2)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("paramkit: error: \(message)\n".utf8))
+        exit(2)
+    }
+
+    /// On Ctrl-C or SIGTERM, remove unfinished temporary outputs before exiting.
+    static func installInterruptHandlers() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                AtomicOutput.removeAllPending()
+                FileHandle.standardError.write(Data("paramkit: interrupted; no output was written\n".utf8))
+                exit(130)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+}

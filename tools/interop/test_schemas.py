@@ -1,0 +1,82 @@
+"""ParamKit's checkpoint layout and --json outputs match the JSON Schemas in schemas/."""
+import json
+
+import pytest
+from jsonschema import Draft202012Validator
+
+import h5dump_json
+from cases import SCHEMAS, edited_copy
+
+
+def needs_schema(name):
+    path = SCHEMAS / f"{name}.schema.json"
+    return pytest.mark.skipif(not path.exists(), reason=f"schemas/{path.name} not present")
+
+
+def validator(name):
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def assert_valid(validator, instance, what):
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    assert not errors, f"{what} does not match {validator.schema.get('$id', 'the schema')}:\n" + "\n".join(
+        f"  at /{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:10])
+
+
+def cli_json(paramkit, *args, expect):
+    return json.loads(paramkit(*args, "--json", expect=expect).stdout)
+
+
+@pytest.mark.parametrize("path", sorted(SCHEMAS.glob("*.schema.json")), ids=lambda p: p.name)
+def test_schema_is_valid_draft_2020_12(path):
+    Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
+def test_h5dump_json_describes_h5py_fixture(fixture_file):
+    layout = h5dump_json.dump(fixture_file("tiny_vgg_rpn.h5"))
+    json.dumps(layout)
+    arg = layout["groups"]["arg"]["datasets"]
+    assert len(arg) == 32 and layout["groups"]["aux"]["datasets"] == {}
+    assert arg["conv1_1_weight"] == {"dtype": "<f4", "shape": [4, 3, 3, 3], "layout": "contiguous", "attributes": {}}
+
+
+@needs_schema("checkpoint")
+def test_checkpoint_schema_rejects_plain_h5py_file(fixture_file):
+    assert not validator("checkpoint").is_valid(h5dump_json.dump(fixture_file("tiny_vgg_rpn.h5")))
+
+
+@needs_schema("checkpoint")
+@pytest.mark.parametrize("source_params", ["tiny_resnet-0000", "sample", "unusual"], indirect=True)
+def test_paramkit_checkpoint_matches_schema(paramkit, source_params, tmp_path):
+    schema = validator("checkpoint")
+    out = tmp_path / "out.h5"
+    paramkit("convert", source_params, out)
+    assert_valid(schema, h5dump_json.dump(out), f"layout of {source_params.name} converted to .h5")
+
+
+@needs_schema("inspect")
+def test_inspect_json_matches_schema(paramkit, rpn, fixture_file):
+    schema = validator("inspect")
+    params, h5 = rpn()
+    for path in (params, h5, fixture_file("tiny_resnet-0000.params"), fixture_file("dtypes.params")):
+        assert_valid(schema, cli_json(paramkit, "inspect", path, expect=0), f"inspect {path.name}")
+    assert_valid(schema, cli_json(paramkit, "inspect", h5, "--stats", expect=0), "inspect --stats")
+
+
+@needs_schema("diff")
+def test_diff_json_matches_schema(paramkit, rpn, fixture_file):
+    schema = validator("diff")
+    params, h5 = rpn()
+    assert_valid(schema, cli_json(paramkit, "diff", params, h5, expect=0), "diff of equal files")
+    rcnn = fixture_file("tiny_vgg_rcnn-0001.params")
+    assert_valid(schema, cli_json(paramkit, "diff", params, rcnn, expect=1), "diff of rpn and rcnn")
+
+
+@needs_schema("verify")
+def test_verify_json_matches_schema(paramkit, rpn, tmp_path):
+    schema = validator("verify")
+    _, h5 = rpn()
+    assert_valid(schema, cli_json(paramkit, "verify", h5, expect=0), "verify of an intact file")
+    bad = edited_copy(h5, tmp_path / "bad.h5", lambda v: v + 1)
+    assert_valid(schema, cli_json(paramkit, "verify", bad, expect=1), "verify of an edited file")
