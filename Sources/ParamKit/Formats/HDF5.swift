@@ -5,12 +5,13 @@ import CHDF5
 import Foundation
 
 enum H5 {
-    /// Opens the library once and silences its automatic error printing; errors are read from the stack.
-    static let initialised: Bool = {
+    /// Opens the library and silences its automatic error printing on the calling thread (the
+    /// thread-safe build keeps that setting per thread); errors are read from the stack instead.
+    static var initialised: Bool {
         H5open()
         H5Eset_auto2(ch5_e_default(), nil, nil)
         return true
-    }()
+    }
 
     static var P: hid_t { ch5_p_default() }
 

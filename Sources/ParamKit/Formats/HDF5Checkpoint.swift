@@ -153,6 +153,7 @@ public final class HDF5Reader: CheckpointReader {
     }
 
     public func read(_ index: Int) throws -> Tensor {
+        _ = H5.initialised
         let info = entries[index]
         let location = datasetPaths[index]
         let ds = try file.openDataset(location)
@@ -212,6 +213,7 @@ public final class HDF5Writer: CheckpointWriter {
         guard info.dtype == tensor.dtype, info.shape == tensor.shape else {
             throw UsageError("tensor \(info.key) does not match its declared dtype/shape")
         }
+        _ = H5.initialised
         let tmp = output.temporaryPath
         let type = try H5Types.fileType(info.dtype, file: tmp)
         let space: H5Handle
@@ -243,7 +245,10 @@ public final class HDF5Writer: CheckpointWriter {
     }
 
     public func commit(provenance: String) throws -> String {
-        guard next == entries.count else { throw UsageError("\(output.destination): \(entries.count - next) tensors were not written") }
+        guard next == entries.count else {
+            output.discard()
+            throw UsageError("\(output.destination): \(entries.count - next) tensors were not written")
+        }
         let root = Digest.root(zip(entries, digests).map { ($0, $1) })
         try file.setStringAttribute("paramkit_format", NativeFormat.kind)
         try file.setIntAttribute("format_version", NativeFormat.version)

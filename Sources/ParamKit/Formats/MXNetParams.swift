@@ -25,6 +25,8 @@ enum MXNetParams {
     static let maxDims = 32
     /// Metadata key recording how the file named its arrays, so a round trip writes them back alike.
     static let keyStyleKey = "mxnet.keys"
+    /// Metadata key set to "true" when every record was V3 (saved under MXNet's numpy-shape semantics).
+    static let npShapeKey = "mxnet.np_shape"
 
     enum Storage {
         case dense
@@ -324,7 +326,9 @@ public final class ParamsReader: CheckpointReader {
         let e = try MXNetParams.entries(parsed, file: path, options: options)
         entries = e.entries
         records = e.recordIndex.map { parsed.records[$0] }
-        metadata = [MXNetParams.keyStyleKey: e.style]
+        var m = [MXNetParams.keyStyleKey: e.style]
+        if !parsed.records.isEmpty && parsed.records.allSatisfy({ $0.version == "V3" }) { m[MXNetParams.npShapeKey] = "true" }
+        metadata = m
         var w = e.warnings
         if parsed.records.contains(where: { if case .dense = $0.storage { return false } else { return true } }) {
             w.append("sparse arrays were converted to dense tensors")
@@ -382,13 +386,16 @@ public final class ParamsReader: CheckpointReader {
     }
 }
 
-/// Writes V2 records (V3 for 0-d and zero-size shapes, which V2 cannot hold), CPU context,
-/// keys `arg:NAME`/`aux:NAME` unless the checkpoint came from a plain-named or list file.
+/// Writes V2 records, CPU context, keys `arg:NAME`/`aux:NAME` unless the checkpoint came from a
+/// plain-named or list file. When a tensor is 0-d or empty (which V2 cannot hold), or the source was
+/// saved under numpy-shape semantics, every record is V3: MXNet loads V3 only in numpy-shape mode and
+/// V2 only outside it, so one file must not mix them.
 public final class ParamsWriter: CheckpointWriter {
     private let output: AtomicOutput
     private let sink: FileSink
     private let entries: [TensorInfo]
     private let style: String
+    private let v3: Bool
     private var next = 0
     private var digests: [String] = []
 
@@ -398,6 +405,7 @@ public final class ParamsWriter: CheckpointWriter {
         if style == "list" && entries.enumerated().contains(where: { $0.element.name != String($0.offset) }) { style = "plain" }
         self.style = style
         self.entries = entries
+        v3 = metadata[MXNetParams.npShapeKey] == "true" || entries.contains { $0.shape.isEmpty || $0.elementCount == 0 }
         output = try AtomicOutput(destination: path)
         sink = try FileSink(path: output.temporaryPath)
         var w = ByteWriter()
@@ -414,7 +422,6 @@ public final class ParamsWriter: CheckpointWriter {
         guard info.dtype == tensor.dtype, info.shape == tensor.shape else {
             throw UsageError("tensor \(info.key) does not match its declared dtype/shape")
         }
-        let v3 = tensor.shape.isEmpty || tensor.elementCount == 0
         var w = ByteWriter()
         w.put(v3 ? MXNetParams.magicV3 : MXNetParams.magicV2)
         w.put(Int32(0))                       // dense storage
@@ -431,7 +438,10 @@ public final class ParamsWriter: CheckpointWriter {
     }
 
     public func commit(provenance: String) throws -> String {
-        guard next == entries.count else { throw UsageError("\(output.destination): \(entries.count - next) tensors were not written") }
+        guard next == entries.count else {
+            output.discard()
+            throw UsageError("\(output.destination): \(entries.count - next) tensors were not written")
+        }
         var w = ByteWriter()
         if style == "list" {
             w.put(UInt64(0))

@@ -183,7 +183,10 @@ public final class SafetensorsWriter: CheckpointWriter {
     }
 
     public func commit(provenance: String) throws -> String {
-        guard next == entries.count else { throw UsageError("\(output.destination): \(entries.count - next) tensors were not written") }
+        guard next == entries.count else {
+            output.discard()
+            throw UsageError("\(output.destination): \(entries.count - next) tensors were not written")
+        }
         try sink.close()
         try output.commit()
         return Digest.root(zip(entries, digests).map { ($0, $1) })
