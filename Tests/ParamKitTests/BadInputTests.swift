@@ -99,6 +99,24 @@ struct BadInputTests {
         #expect(throws: FormatError.self) { _ = try Formats.open(path: notJSON) }
     }
 
+    /// Found by the fuzzer: a csr record whose dense shape overflows once densified.
+    @Test func sparseRecordWithHugeDenseShapeIsRejected() throws {
+        var w = ByteWriter()
+        w.put(UInt64(0x112)); w.put(UInt64(0)); w.put(UInt64(1))
+        w.put(UInt32(0xF993_FAC9)); w.put(Int32(2))                 // V2, csr
+        w.put(Int32(1)); w.put(Int64(1))                            // storage shape (1,)
+        w.put(Int32(2)); w.put(Int64(1) << 40); w.put(Int64(1) << 40) // dense shape (2^40, 2^40)
+        w.put(Int32(1)); w.put(Int32(0)); w.put(Int32(0))           // cpu, float32
+        w.put(Int32(6)); w.put(Int32(1)); w.put((Int64(1) << 40) + 1) // indptr
+        w.put(Int32(6)); w.put(Int32(1)); w.put(Int64(1))           // indices
+        w.put(Float(1).bitPattern)
+        let error = try #require(throws: FormatError.self) {
+            let r = try ParamsReader(file: MappedFile(name: "sparse", contents: w.bytes))
+            _ = try r.read(0)
+        }
+        #expect(error.message.contains("dense shape"))
+    }
+
     @Test func everyTruncationOfAValidParamsFileIsRejected() throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("dtypes.params"))))
         for cut in 0..<bytes.count {

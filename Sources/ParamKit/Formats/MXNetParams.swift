@@ -222,6 +222,12 @@ enum MXNetParams {
 
     private static func parseSparse(_ c: inout ByteCursor, stype: Int32, storageShape: [Int], shape: [Int], dtype t: DType,
                                     start: Int, version: String, location: String) throws -> Record {
+        // The dense form is what gets allocated: it must not overflow, and a small file may not claim
+        // a huge matrix (limit: 1024× the file size, at least 16 MiB).
+        let limit = max(c.bytes.count.multipliedReportingOverflow(by: 1024).partialValue, 16 << 20)
+        guard let dense = Shape.byteCount(shape, dtype: t), dense <= limit, shape.allSatisfy({ $0 < Int(Int32.max) }) else {
+            throw c.fail("sparse array's dense shape \(Shape.text(shape)) is too large for a \(c.bytes.count)-byte file", at: start, location: location)
+        }
         let auxCount = stype == 2 ? 2 : 1
         var auxShapes: [[Int]] = []
         for a in 0..<auxCount {
