@@ -25,6 +25,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
+        // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
+        .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit"], path: "bench/ParamKitBench"),
     ]
 )
 

@@ -11,6 +11,10 @@ public final class AtomicOutput: @unchecked Sendable {
     public let temporaryPath: String
     private var committed = false
 
+    /// Whether `commit()` fsyncs before renaming (default). Turned off only to measure the library's
+    /// own cost against peers that do not sync (bench/).
+    nonisolated(unsafe) public static var durable = true
+
     /// Temporary paths still being written, removed by `removeAllPending()` on SIGINT/SIGTERM.
     nonisolated(unsafe) private static var pending = Set<String>()
     private static let pendingLock = NSLock()
@@ -33,11 +37,13 @@ public final class AtomicOutput: @unchecked Sendable {
 
     /// Flushes the finished temporary file to disk and renames it over the destination.
     public func commit() throws {
-        let fd = open(temporaryPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw UsageError("\(temporaryPath): \(MappedFile.errnoText("cannot reopen"))") }
-        let synced = fsync(fd)
-        close(fd)
-        guard synced == 0 else { throw UsageError("\(destination): \(MappedFile.errnoText("fsync failed"))") }
+        if Self.durable {
+            let fd = open(temporaryPath, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw UsageError("\(temporaryPath): \(MappedFile.errnoText("cannot reopen"))") }
+            let synced = fsync(fd)
+            close(fd)
+            guard synced == 0 else { throw UsageError("\(destination): \(MappedFile.errnoText("fsync failed"))") }
+        }
         guard rename(temporaryPath, destination) == 0 else {
             throw UsageError("\(destination): \(MappedFile.errnoText("cannot rename temporary file into place"))")
         }

@@ -1,0 +1,71 @@
+// ParamKit's side of bench/run.py: times one library operation on a given file (one warm-up, then
+// the median of N runs) and prints JSON. Peak memory is measured by the driver around this process.
+//
+//   ParamKitBench load FILE            read every tensor into memory
+//   ParamKitBench save FILE OUT        write FILE's tensors (loaded once, untimed) to OUT, with fsync
+//   ParamKitBench save-nosync FILE OUT the same without fsync (what h5py and mx.nd.save do)
+//   ParamKitBench digest FILE          XXH64 over every tensor already in memory
+//   ParamKitBench memcpy FILE          copy the checkpoint's bytes into a warm buffer (bandwidth ceiling)
+
+import Foundation
+import ParamKit
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+}
+
+let args = CommandLine.arguments
+guard args.count >= 3 else {
+    FileHandle.standardError.write(Data("usage: ParamKitBench load|save|save-nosync|digest|memcpy FILE [OUT] [--repeat N]\n".utf8))
+    exit(2)
+}
+let op = args[1], file = args[2]
+let repeats = args.firstIndex(of: "--repeat").flatMap { Int(args[$0 + 1]) } ?? 3
+
+do {
+    var run: () throws -> Void
+    switch op {
+    case "load":
+        run = { _ = try Formats.load(path: file) }
+    case "save", "save-nosync":
+        guard args.count >= 4 else { throw UsageError("save needs an output path") }
+        let c = try Formats.load(path: file)
+        let out = args[3]
+        AtomicOutput.durable = op == "save"
+        run = {
+            try? FileManager.default.removeItem(atPath: out)
+            sync()   // start from a clean page cache state, untimed below
+            try Formats.save(c, to: out)
+        }
+    case "digest":
+        let c = try Formats.load(path: file)
+        run = { for (_, t) in c.tensors { _ = t.digest } }
+    case "memcpy":
+        let c = try Formats.load(path: file)
+        let total = c.tensors.reduce(0) { $0 + $1.tensor.byteCount }
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 64)
+        memset(dst, 0, total)
+        run = {
+            var at = 0
+            for (_, t) in c.tensors {
+                t.withUnsafeBytes { (dst + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                at += t.byteCount
+            }
+        }
+    default:
+        throw UsageError("unknown operation \(op)")
+    }
+    var times: [Double] = []
+    for i in 0...repeats {
+        if op.hasPrefix("save") { sync() }
+        let t = try seconds(run)
+        if i > 0 { times.append(t) }   // the first run warms caches
+    }
+    times.sort()
+    print(#"{"op": "\#(op)", "median_s": \#(times[times.count / 2]), "runs": \#(times)}"#)
+} catch {
+    FileHandle.standardError.write(Data("ParamKitBench: \(error)\n".utf8))
+    exit(2)
+}
