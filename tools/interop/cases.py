@@ -12,14 +12,14 @@ REPO = Path(__file__).resolve().parents[2]
 PARAMKIT_BIN = Path(os.environ.get("PARAMKIT_BIN", REPO / ".build/release/paramkit"))
 FIXTURES = Path(os.environ.get("PARAMKIT_FIXTURES", REPO.parent / "shared/fixtures"))
 SCHEMAS = REPO / "schemas"
-CLI_SCHEMAS = ("inspect", "diff", "verify")  # schemas/<verb>.schema.json for `paramkit <verb> --json`
+CLI_SCHEMAS = ("inspect", "diff", "verify", "convert")  # schemas/<verb>.schema.json for `paramkit <verb> --json`
 
 # Valid, dense, named .params fixtures; the first four use arg:/aux: keys (checkpoint convention).
 CHECKPOINT_FIXTURES = ["tiny_vgg_rpn-0001", "tiny_vgg_rcnn-0001", "combined_expected-0000", "tiny_resnet-0000"]
 DENSE_FIXTURES = CHECKPOINT_FIXTURES + ["dtypes", "legacy_v1", "legacy_v0", "gpu_context"]
 
 # Tensor names HDF5 cannot hold as they are, and neighbours that need no escaping.
-UNUSUAL_NAMES = ["a/b", "50%", "%2F", ".", " lead", "trail ", "  ", "in side", "..x", ""]
+UNUSUAL_NAMES = ["a/b", "50%", "%2F", ".", " lead", "trail ", "  ", "   ", "in side", "..x", ""]
 
 
 def sample_tensors():

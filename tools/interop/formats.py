@@ -124,13 +124,12 @@ def root_digest(entries):
 
 
 def escape_name(name):
-    """The HDF5 link name ParamKit uses for a tensor name (for names where the rule is unambiguous)."""
-    s = name.replace("%", "%25").replace("/", "%2F")
-    if s == ".":
-        return "%2E"
-    core = s.strip(" ")
-    if not core:
-        return "%20" * len(s)
-    lead = len(s) - len(s.lstrip(" "))
-    trail = len(s) - len(s.rstrip(" "))
-    return "%20" * lead + core + "%20" * trail
+    """The HDF5 link name of a tensor name: '%' and '/' percent-encoded, '' as '%', '.' as '%2E',
+    and a space in first or last place as %20, so that the link never starts or ends with a space."""
+    if name in ("", "."):
+        return {"": "%", ".": "%2E"}[name]
+    chars = ["%25" if c == "%" else "%2F" if c == "/" else c for c in name]
+    for i in {0, len(chars) - 1}:
+        if chars[i] == " ":
+            chars[i] = "%20"
+    return "".join(chars)

@@ -54,8 +54,7 @@ def test_unusual_names_are_escaped_reversibly(paramkit, built_params, tmp_path):
     paramkit("convert", built_params["unusual"], h5)
 
     for _, link, name, ds in h5_datasets(h5):
-        if name:  # how "" is spelled is left to the writer
-            assert link == escape_name(name), f"{name!r} stored as {link!r}"
+        assert link == escape_name(name), f"{name!r} stored as {link!r}"
         if link != name:
             assert "name" in ds.attrs, f"escaped {link!r} lacks the name attribute"
     assert_same(load_h5(h5), unusual_tensors(), "h5")

@@ -80,3 +80,12 @@ def test_verify_json_matches_schema(paramkit, rpn, tmp_path):
     assert_valid(schema, cli_json(paramkit, "verify", h5, expect=0), "verify of an intact file")
     bad = edited_copy(h5, tmp_path / "bad.h5", lambda v: v + 1)
     assert_valid(schema, cli_json(paramkit, "verify", bad, expect=1), "verify of an edited file")
+
+
+@needs_schema("convert")
+def test_convert_json_matches_schema(paramkit, fixture_file, tmp_path):
+    schema = validator("convert")
+    src = fixture_file("tiny_resnet-0000.params")
+    for ext in ("h5", "params", "safetensors"):
+        report = cli_json(paramkit, "convert", src, tmp_path / f"out.{ext}", expect=0)
+        assert_valid(schema, report, f"convert to .{ext}")
