@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // C shims: HDF5 macros and constants as inline functions; OpenBLAS cblas.h.
@@ -18,7 +19,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         // Tensors, checkpoints, file formats and the checkpoint operations.
-        .target(name: "ParamKit", dependencies: ["CHDF5"]),
+        .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),
         // The command-line tool: parse, call the library, render.
         .executableTarget(name: "paramkit", dependencies: [
             "ParamKit",

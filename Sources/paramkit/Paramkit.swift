@@ -7,13 +7,15 @@ import ParamKit
 struct Paramkit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "paramkit",
-        abstract: "Inspect, diff, convert and verify deep-learning parameter files (MXNet .params, safetensors, HDF5).",
+        abstract: "Inspect, diff, convert, verify, combine and initialise deep-learning parameter files (MXNet .params, safetensors, HDF5).",
         discussion: """
         Formats are detected from a file's first bytes. Exit codes: 0 success or equal, 1 differences \
         or a failed check, 2 error (bad input, I/O).
         """,
         version: Provenance.toolVersion,
-        subcommands: [Inspect.self, DiffCommand.self, ConvertCommand.self, VerifyCommand.self])
+        subcommands: [Inspect.self, DiffCommand.self, ConvertCommand.self, VerifyCommand.self, CombineCommand.self,
+                      FreezeCommand.self, AuditCommand.self, InitCommand.self, RenameCommand.self, CastCommand.self,
+                      BBoxDenormCommand.self, LineageCommand.self])
 }
 
 /// Options every reading verb shares.
@@ -53,6 +55,9 @@ enum Main {
             exit(0)
         } catch let f as Finding {
             exit(f.code)
+        } catch let f as UsageFailure {
+            FileHandle.standardError.write(Data("paramkit: \(f.description)\n".utf8))
+            exit(1)
         } catch let e as FormatError {
             fail("\(e)")
         } catch let e as UsageError {

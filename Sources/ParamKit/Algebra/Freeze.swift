@@ -1,0 +1,183 @@
+// Freeze specs: which tensors a training stage must leave untouched. Resolves MXNet's FIXED_PARAMS /
+// FIXED_PARAMS_SHARED presets and user lists against a checkpoint or a network, with MXNet's
+// substring rule by default, and warns about the ways such lists go wrong.
+
+import Foundation
+
+public struct FreezeSpec: Sendable {
+    public var entries: [String]
+    public var mode: MatchMode
+    /// How the spec was written ("FIXED_PARAMS_SHARED (vgg16)", "user list").
+    public var origin: String
+
+    public init(entries: [String], mode: MatchMode = .substring, origin: String = "user list") {
+        self.entries = entries
+        self.mode = mode
+        self.origin = origin
+    }
+
+    /// The reference config's lists (rcnn/config.py): base VGG and the ResNet override.
+    public static func preset(_ name: String, family: NetworkFamily) -> FreezeSpec? {
+        let lists: [String: [String]]
+        switch family {
+        case .vgg:
+            lists = ["FIXED_PARAMS": ["conv1", "conv2"],
+                     "FIXED_PARAMS_SHARED": ["conv1", "conv2", "conv3", "conv4", "conv5"]]
+        case .resnet:
+            lists = ["FIXED_PARAMS": ["conv0", "stage1", "gamma", "beta"],
+                     "FIXED_PARAMS_SHARED": ["conv0", "stage1", "stage2", "stage3", "gamma", "beta"]]
+        }
+        return lists[name].map { FreezeSpec(entries: $0, mode: .substring, origin: "\(name) (\(family.rawValue))") }
+    }
+
+    /// Parses `FIXED_PARAMS`, `FIXED_PARAMS_SHARED`, a comma-separated list, or `@FILE` (one entry per
+    /// line, `#` comments). The family picks the preset; when nil it is guessed from the names.
+    public static func parse(_ text: String, mode: MatchMode = .substring, family: NetworkFamily?, names: [String]) throws -> FreezeSpec {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "FIXED_PARAMS" || trimmed == "FIXED_PARAMS_SHARED" {
+            return preset(trimmed, family: family ?? NetworkFamily.guess(names))!
+        }
+        var entries: [String]
+        var origin = "user list"
+        if trimmed.hasPrefix("@") {
+            let path = String(trimmed.dropFirst())
+            guard let content = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw UsageError("\(path): cannot read the freeze list")
+            }
+            entries = content.split(separator: "\n").map { line in
+                String(line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespaces)
+            }.filter { !$0.isEmpty }
+            origin = "list from \(path)"
+        } else {
+            entries = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard !entries.isEmpty || trimmed.isEmpty else { throw UsageError("freeze spec '\(text)' has no entries") }
+        return FreezeSpec(entries: entries, mode: mode, origin: origin)
+    }
+}
+
+public enum NetworkFamily: String, Sendable, CaseIterable {
+    case vgg, resnet
+
+    /// ResNet-style checkpoints have `stage<k>_unit` or `conv0` names; everything else is treated as VGG.
+    public static func guess(_ names: [String]) -> NetworkFamily {
+        names.contains { $0.hasPrefix("stage") || $0.hasPrefix("conv0") || $0.hasPrefix("bn_data") } ? .resnet : .vgg
+    }
+}
+
+public struct FreezeReport: Sendable {
+    public struct Count: Sendable { public var tensors = 0, elements = 0, bytes = 0 }
+    public var spec: FreezeSpec
+    public var frozen: [TensorInfo]
+    public var trainable: [TensorInfo]
+    /// Aux states (BatchNorm statistics): outside MXNet's fixed_param_names, listed separately.
+    public var aux: [TensorInfo]
+    /// Per spec entry, the tensors it matched.
+    public var matches: [[String]]
+    public var warnings: [String]
+
+    static func count(_ list: [TensorInfo]) -> Count {
+        list.reduce(into: Count()) { c, i in c.tensors += 1; c.elements += i.elementCount; c.bytes += i.byteCount }
+    }
+    public var frozenCount: Count { Self.count(frozen) }
+    public var trainableCount: Count { Self.count(trainable) }
+}
+
+public enum Freeze {
+    /// Resolves a spec against tensor names the way MXNet's MutableModule does: every learnable
+    /// argument whose name matches an entry is fixed. Aux states are not arguments and never match.
+    public static func resolve(_ spec: FreezeSpec, against entries: [TensorInfo]) throws -> FreezeReport {
+        let selectors = try spec.entries.map { try Selector(spec.mode, [$0]) }
+        var frozen: [TensorInfo] = [], trainable: [TensorInfo] = [], aux: [TensorInfo] = []
+        var matches = [[String]](repeating: [], count: spec.entries.count)
+        for info in entries {
+            if info.role == .aux { aux.append(info); continue }
+            var hit = false
+            for (k, s) in selectors.enumerated() where s.matchingPattern(info.name) != nil {
+                matches[k].append(info.name)
+                hit = true
+            }
+            if hit { frozen.append(info) } else { trainable.append(info) }
+        }
+        var warnings: [String] = []
+        for (k, entry) in spec.entries.enumerated() {
+            if matches[k].isEmpty {
+                warnings.append("entry '\(entry)' matches no tensor")
+                continue
+            }
+            // A substring or prefix entry names a layer family (conv1 → conv1_1, conv1_2); a match that
+            // does not begin with the entry followed by a separator is somewhere it was not meant to be.
+            guard spec.mode == .substring || spec.mode == .prefix else { continue }
+            let outside = matches[k].filter { !inFamily($0, entry) }
+            if !outside.isEmpty {
+                let layers = Array(Set(outside.map(LayerName.prefix))).sorted()
+                let shown = layers.prefix(6).joined(separator: ", ") + (layers.count > 6 ? ", … (\(layers.count) layers)" : "")
+                warnings.append("entry '\(entry)' matches \(outside.count) tensor(s) outside a '\(entry)' layer family: \(shown)")
+            }
+        }
+        if !aux.isEmpty {
+            let layers = Set(aux.map { LayerName.prefix(of: $0.name) })
+            warnings.append("\(aux.count) aux state(s) in \(layers.count) layer(s) (BatchNorm statistics) are not covered by freezing: "
+                            + "they stay fixed only if those layers run with use_global_stats")
+        }
+        return FreezeReport(spec: spec, frozen: frozen, trainable: trainable, aux: aux, matches: matches, warnings: warnings)
+    }
+
+    static func inFamily(_ name: String, _ entry: String) -> Bool {
+        guard name.hasPrefix(entry) else { return false }
+        let rest = name.dropFirst(entry.count)
+        guard let next = rest.first else { return true }
+        return next == "_" || next == "." || next == "/"
+    }
+}
+
+/// audit: proves that a stage left every frozen tensor bit-identical.
+public struct AuditReport: Sendable {
+    public struct Violation: Sendable {
+        public var key: String
+        public var problem: String
+    }
+    public var freeze: FreezeReport
+    public var violations: [Violation]
+    /// Trainable tensors whose bytes did not change (maybe fine, maybe a stage that did not train).
+    public var unchangedTrainable: [String]
+    public var checked: Int
+}
+
+public enum Audit {
+    public static func run(before: String, after: String, spec: String, mode: MatchMode, family: NetworkFamily?,
+                           options: ReadOptions = ReadOptions()) throws -> AuditReport {
+        let a = try Formats.open(path: before, options: options)
+        let b = try Formats.open(path: after, options: options)
+        let freezeSpec = try FreezeSpec.parse(spec, mode: mode, family: family, names: a.entries.map(\.name))
+        let report = try Freeze.resolve(freezeSpec, against: a.entries)
+        var indexB: [String: Int] = [:]
+        for (i, info) in b.entries.enumerated() { indexB[info.key] = i }
+        var violations: [AuditReport.Violation] = []
+        var unchanged: [String] = []
+        var checked = 0
+        let frozenKeys = Set(report.frozen.map(\.key))
+        for (i, info) in a.entries.enumerated() where info.role == .arg {
+            let isFrozen = frozenKeys.contains(info.key)
+            guard let j = indexB[info.key] else {
+                if isFrozen { violations.append(.init(key: info.key, problem: "missing after the stage")) }
+                continue
+            }
+            let other = b.entries[j]
+            guard other.dtype == info.dtype, other.shape == info.shape else {
+                if isFrozen { violations.append(.init(key: info.key, problem: "dtype/shape changed")) }
+                continue
+            }
+            let ta = try a.read(i), tb = try b.read(j)
+            checked += 1
+            let same = ta.bitwiseEqual(tb)
+            if isFrozen && !same {
+                let d = Diff.compare(ta, tb, atol: 0, rtol: 0)
+                violations.append(.init(key: info.key, problem: "changed: \(d.outside) of \(d.count) elements differ, max abs \(d.maxAbs)"))
+            } else if !isFrozen && same {
+                unchanged.append(info.key)
+            }
+        }
+        return AuditReport(freeze: report, violations: violations, unchangedTrainable: unchanged, checked: checked)
+    }
+}

@@ -1,0 +1,213 @@
+// Recipes: ordered rules that build one checkpoint from several named inputs (take, drop, rename),
+// with every name conflict either resolved by a declared winner or reported as an error. MXNet's
+// combine_model is the recipe "take everything from each input in order; the first input wins".
+
+import Foundation
+
+public struct Recipe: Sendable {
+    public enum Rule: Sendable {
+        case take(from: String, Selector)
+        case drop(Selector)
+        /// Rewrites the names of selected tensors: the regex's replacement template (`$1`) applies.
+        case rename(pattern: String, to: String)
+    }
+
+    public enum ConflictPolicy: String, Sendable, Codable {
+        case error
+        case firstWins = "first-wins"
+    }
+
+    public struct Preference: Sendable {
+        public var selector: Selector
+        public var winner: String
+        public init(selector: Selector, winner: String) { self.selector = selector; self.winner = winner }
+    }
+
+    public var inputs: [String]
+    public var rules: [Rule]
+    public var preferences: [Preference] = []
+    public var policy: ConflictPolicy = .error
+    public var description: String?
+
+    public init(inputs: [String], rules: [Rule], preferences: [Preference] = [], policy: ConflictPolicy = .error,
+                description: String? = nil) {
+        self.inputs = inputs
+        self.rules = rules
+        self.preferences = preferences
+        self.policy = policy
+        self.description = description
+    }
+
+    /// MXNet `combine_model`: the union of all keys, the first input that has a key wins.
+    public static func combineModel(labels: [String]) -> Recipe {
+        Recipe(inputs: labels, rules: labels.map { .take(from: $0, .all) }, policy: .firstWins,
+               description: "combine_model: union of arg and aux keys, first input wins")
+    }
+}
+
+/// What a recipe resolves to: each output tensor's source, and every conflict met on the way.
+public struct MergePlan: Sendable {
+    public struct Item: Sendable {
+        public var info: TensorInfo          // as written (after renames)
+        public var input: Int
+        public var entry: Int
+        public var sourceKey: String
+        public var transforms: [String]
+    }
+
+    public struct Conflict: Sendable {
+        public var key: String
+        public var winner: Int
+        public var loser: Int
+        public var reason: String
+        /// Whether the two tensors were bitwise equal (filled by `Merge.compareConflicts`).
+        public var equal: Bool?
+    }
+
+    public var labels: [String]
+    public var items: [Item]
+    public var conflicts: [Conflict]
+}
+
+public enum Merge {
+    public static func plan(_ recipe: Recipe, readers: [CheckpointReader]) throws -> MergePlan {
+        guard readers.count == recipe.inputs.count else {
+            throw UsageError("the recipe has \(recipe.inputs.count) inputs (\(recipe.inputs.joined(separator: ", "))) but \(readers.count) files were given")
+        }
+        func inputIndex(_ label: String) throws -> Int {
+            guard let i = recipe.inputs.firstIndex(of: label) else {
+                throw UsageError("recipe names input '\(label)', which is not one of \(recipe.inputs.joined(separator: ", "))")
+            }
+            return i
+        }
+        for p in recipe.preferences { _ = try inputIndex(p.winner) }
+        var items: [MergePlan.Item] = []
+        var byKey: [String: Int] = [:]
+        var conflicts: [MergePlan.Conflict] = []
+        for (ruleIndex, rule) in recipe.rules.enumerated() {
+            switch rule {
+            case let .take(label, selector):
+                let i = try inputIndex(label)
+                for (e, info) in readers[i].entries.enumerated() where selector.matches(info) {
+                    let item = MergePlan.Item(info: info, input: i, entry: e, sourceKey: info.key, transforms: ["copied"])
+                    guard let existing = byKey[info.key] else {
+                        byKey[info.key] = items.count
+                        items.append(item)
+                        continue
+                    }
+                    let held = items[existing].input
+                    if held == i { continue }   // taken twice from the same input: nothing to decide
+                    if let p = recipe.preferences.first(where: { $0.selector.matches(info) }) {
+                        let w = try inputIndex(p.winner)
+                        guard w == i || w == held else {
+                            throw UsageError("conflict on \(info.key) between '\(recipe.inputs[held])' and '\(label)': the declared winner '\(p.winner)' does not provide it")
+                        }
+                        conflicts.append(.init(key: info.key, winner: w, loser: w == i ? held : i,
+                                               reason: "declared: \(p.selector) → \(p.winner)"))
+                        if w == i { items[existing] = item }
+                    } else if recipe.policy == .firstWins {
+                        conflicts.append(.init(key: info.key, winner: held, loser: i, reason: "first input wins"))
+                    } else {
+                        throw UsageError("undeclared conflict: \(info.key) comes from both '\(recipe.inputs[held])' and '\(label)' "
+                                         + "(rule \(ruleIndex + 1)); declare a winner under conflicts.prefer")
+                    }
+                }
+            case let .drop(selector):
+                items.removeAll { selector.matches($0.info) }
+                byKey = Dictionary(uniqueKeysWithValues: items.enumerated().map { ($1.info.key, $0) })
+            case let .rename(pattern, replacement):
+                let regex: NSRegularExpression
+                do { regex = try NSRegularExpression(pattern: pattern) } catch { throw UsageError("invalid regular expression '\(pattern)'") }
+                for k in items.indices {
+                    let name = items[k].info.name
+                    let range = NSRange(name.startIndex..<name.endIndex, in: name)
+                    guard regex.firstMatch(in: name, range: range) != nil else { continue }
+                    let renamed = regex.stringByReplacingMatches(in: name, range: range, withTemplate: replacement)
+                    if renamed != name {
+                        items[k].info.name = renamed
+                        items[k].transforms.append("renamed from \(name)")
+                    }
+                }
+                byKey = [:]
+                for (k, item) in items.enumerated() {
+                    if let other = byKey[item.info.key] {
+                        throw UsageError("rename '\(pattern)' ⇒ '\(replacement)' maps both \(items[other].sourceKey) and \(item.sourceKey) to \(item.info.key)")
+                    }
+                    byKey[item.info.key] = k
+                }
+            }
+        }
+        // MXNet's save_checkpoint writes every arg before every aux; keep that order.
+        let ordered = items.filter { $0.info.role == .arg } + items.filter { $0.info.role == .aux }
+        return MergePlan(labels: recipe.inputs, items: ordered, conflicts: conflicts)
+    }
+
+    /// Records whether the two sides of every conflict hold equal content (same digest).
+    public static func compareConflicts(_ plan: inout MergePlan, digests: DigestCache) throws {
+        for c in plan.conflicts.indices {
+            let key = plan.conflicts[c].key
+            func digest(_ input: Int) throws -> String {
+                try digests.digest(input, digests.readers[input].entries.firstIndex { $0.key == key }!)
+            }
+            plan.conflicts[c].equal = try digest(plan.conflicts[c].winner) == digest(plan.conflicts[c].loser)
+        }
+    }
+
+    /// Streams the planned tensors into `output`, one at a time. Returns the root digest written.
+    public static func write(_ plan: MergePlan, digests: DigestCache, output: String, format: Formats.Output,
+                             operation: String, settings: [(String, JSON)] = [],
+                             progress: ((Int, Int) -> Void)? = nil) throws -> String {
+        let readers = digests.readers
+        try OutputGuard.refuseOverwrite(output: output, inputs: readers.map(\.path))
+        var metadata = readers.first?.metadata ?? [:]
+        metadata.removeValue(forKey: MXNetParams.npShapeKey)
+        let w = try Formats.writer(path: output, format: format, entries: plan.items.map(\.info), metadata: metadata)
+        var provenance = Provenance(operation: operation)
+        provenance.settings = settings
+        for (n, item) in plan.items.enumerated() {
+            progress?(n, plan.items.count)
+            let digest = try w.write(try digests.readers[item.input].read(item.entry))
+            try digests.record(item.input, item.entry, digest)
+            provenance.lineage.append((item.info.key, .init(source: plan.labels[item.input], key: item.sourceKey, transforms: item.transforms)))
+        }
+        for i in readers.indices {
+            provenance.inputs.append(.init(label: plan.labels[i], path: readers[i].path, digest: try digests.rootDigest(i)))
+        }
+        return try w.commit(provenance: provenance.json.compact)
+    }
+}
+
+/// Tensor digests of several inputs, each computed at most once (from the data as read, checked
+/// against the digest the file stores, if any).
+public final class DigestCache {
+    public let readers: [CheckpointReader]
+    private var cache: [[String?]]
+
+    public init(_ readers: [CheckpointReader]) {
+        self.readers = readers
+        cache = readers.map { [String?](repeating: nil, count: $0.entries.count) }
+    }
+
+    public func digest(_ input: Int, _ entry: Int) throws -> String {
+        if let d = cache[input][entry] { return d }
+        let d = try readers[input].read(entry).digest
+        try record(input, entry, d)
+        return d
+    }
+
+    /// Notes a digest computed elsewhere; a mismatch with the stored one means the input is corrupt.
+    func record(_ input: Int, _ entry: Int, _ digest: String) throws {
+        let info = readers[input].entries[entry]
+        if let stored = info.storedDigest, stored != digest {
+            throw FormatError(file: readers[input].path, location: info.key,
+                              "stored digest \(stored) does not match the data (\(digest)): the file is corrupt; run `paramkit verify`")
+        }
+        cache[input][entry] = digest
+    }
+
+    /// The input's content id: stored when the format keeps one, else computed (reading what is left).
+    public func rootDigest(_ input: Int) throws -> String {
+        if let d = readers[input].storedRootDigest { return d }
+        return Digest.root(try readers[input].entries.indices.map { (readers[input].entries[$0], try digest(input, $0)) })
+    }
+}
