@@ -16,9 +16,19 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "Input checkpoint (any supported format), or an MXNet prefix with --epoch.") var input: String
     @Argument(help: "Output path.") var output: String
     @Option(help: "Output format: hdf5, params or safetensors.") var format: Formats.Output?
+    @Flag(help: "Print what would be written and write nothing.") var dryRun = false
     @OptionGroup var options: ReadingOptions
 
     func run() throws {
+        if dryRun {
+            let f = try Formats.Output(path: output, explicit: format)
+            let r = try Formats.open(path: options.resolve(input), options: options.readOptions)
+            try OutputGuard.refuseOverwrite(output: output, inputs: [r.path])
+            Render.out(Render.table(["name", "role", "dtype", "shape", "elements", "bytes"], r.entries.map(Render.info), right: [4, 5]))
+            Render.out("dry run: would write \(output) as \(f.rawValue), \(r.entries.count) tensors, "
+                       + "\(Render.bytes(r.entries.reduce(0) { $0 + $1.byteCount })); nothing written")
+            return
+        }
         let r = try ParamKit.Convert.run(input: options.resolve(input), output: output, format: format,
                                          options: options.readOptions, progress: Render.progress("convert"))
         if options.json {

@@ -18,27 +18,33 @@ public struct RewritePlan {
 }
 
 public enum Rewrite {
-    /// Streams a plan into `output`. Returns the root digest written.
+    /// Streams a plan into `output`, checking stored digests of what it reads. Returns the root digest written.
     public static func write(_ plan: RewritePlan, reader: CheckpointReader, output: String, format: Formats.Output,
                              progress: ((Int, Int) -> Void)? = nil) throws -> String {
         try OutputGuard.refuseOverwrite(output: output, inputs: [reader.path])
         let digests = DigestCache([reader])
-        var metadata = reader.metadata
-        if plan.items.contains(where: { $0.info.shape.isEmpty || $0.info.elementCount == 0 }) == false {
-            metadata.removeValue(forKey: MXNetParams.npShapeKey)
-        }
-        let w = try Formats.writer(path: output, format: format, entries: plan.items.map(\.info), metadata: metadata)
+        let w = try Formats.writer(path: output, format: format, entries: plan.items.map(\.info), metadata: reader.metadata)
+        let label = URL(fileURLWithPath: reader.path).deletingPathExtension().lastPathComponent
         var provenance = Provenance(operation: plan.operation)
         provenance.settings = plan.settings
         for (n, item) in plan.items.enumerated() {
             progress?(n, plan.items.count)
             let source = try reader.read(item.source)
-            try digests.record(0, item.source, source.digest)
-            try w.write(try item.make?(source) ?? source)
-            provenance.lineage.append((item.info.key, .init(source: "input", key: reader.entries[item.source].key, transforms: item.transforms)))
+            if let make = item.make {
+                try digests.record(0, item.source, source.digest)
+                try w.write(try make(source))
+            } else {
+                try digests.record(0, item.source, try w.write(source))   // a copy: the written digest is the source's
+            }
+            provenance.lineage.append((item.info.key, .init(source: label, key: reader.entries[item.source].key, transforms: item.transforms)))
         }
-        provenance.inputs = [.init(label: "input", path: reader.path, digest: try digests.rootDigest(0))]
+        provenance.inputs = [.init(label: label, path: reader.path, digest: try digests.rootDigest(0))]
         return try w.commit(provenance: provenance.json.compact)
+    }
+
+    /// Every tensor copied as it is (convert).
+    public static func copy(_ reader: CheckpointReader) -> RewritePlan {
+        RewritePlan(operation: "convert", items: reader.entries.indices.map { .init(info: reader.entries[$0], source: $0, transforms: ["copied"]) })
     }
 
     // MARK: rename
