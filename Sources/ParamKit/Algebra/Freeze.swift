@@ -168,7 +168,7 @@ public enum Audit {
                 if isFrozen { violations.append(.init(key: info.key, problem: "dtype/shape changed")) }
                 continue
             }
-            let ta = try a.read(i), tb = try b.read(j)
+            let ta = try a.view(i), tb = try b.view(j)
             checked += 1
             let same = ta.bitwiseEqual(tb)
             if isFrozen && !same {

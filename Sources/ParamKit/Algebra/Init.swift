@@ -102,7 +102,7 @@ public enum Init {
             switch initialisation(row.action) {
             case .pretrained:
                 guard case let .pretrained(entry) = row.action else { fatalError("unreachable") }
-                tensor = try pretrained.read(entry)
+                tensor = try pretrained.view(entry)
                 try digests.record(0, entry, tensor.digest)
                 source = "pretrained"; key = pretrained.entries[entry].key
                 transforms = ["copied"]

@@ -166,7 +166,7 @@ public enum Merge {
         provenance.settings = settings
         for (n, item) in plan.items.enumerated() {
             progress?(n, plan.items.count)
-            let digest = try w.write(try digests.readers[item.input].read(item.entry))
+            let digest = try w.write(try digests.readers[item.input].view(item.entry))
             try digests.record(item.input, item.entry, digest)
             provenance.lineage.append((item.info.key, .init(source: plan.labels[item.input], key: item.sourceKey, transforms: item.transforms)))
         }
@@ -190,7 +190,7 @@ public final class DigestCache {
 
     public func digest(_ input: Int, _ entry: Int) throws -> String {
         if let d = cache[input][entry] { return d }
-        let d = try readers[input].read(entry).digest
+        let d = try readers[input].view(entry).digest
         try record(input, entry, d)
         return d
     }

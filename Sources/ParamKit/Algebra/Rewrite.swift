@@ -29,7 +29,7 @@ public enum Rewrite {
         provenance.settings = plan.settings
         for (n, item) in plan.items.enumerated() {
             progress?(n, plan.items.count)
-            let source = try reader.read(item.source)
+            let source = try reader.view(item.source)
             if let make = item.make {
                 try digests.record(0, item.source, source.digest)
                 try w.write(try make(source))

@@ -50,14 +50,26 @@ public protocol CheckpointReader: AnyObject {
     var storedRootDigest: String? { get }
     /// Things the reader accepted but a user should know about (trailing bytes, duplicate keys kept).
     var warnings: [String] { get }
+    /// The tensor in memory of its own.
     func read(_ index: Int) throws -> Tensor
+    /// The tensor, possibly as a read-only view into the mapped input file (no copy): for operations
+    /// that stream through a checkpoint. Falls back to `read`.
+    func view(_ index: Int) throws -> Tensor
+}
+
+extension CheckpointWriter {
+    @discardableResult public func write(_ tensor: Tensor) throws -> String { try write(tensor, knownDigest: nil) }
+}
+
+extension CheckpointReader {
+    public func view(_ index: Int) throws -> Tensor { try read(index) }
 }
 
 /// Writes a checkpoint whose tensor list is known up front, one tensor at a time, atomically:
 /// nothing appears at the destination until `commit()` succeeds.
 public protocol CheckpointWriter: AnyObject {
-    /// Appends the next tensor; returns its digest.
-    @discardableResult func write(_ tensor: Tensor) throws -> String
+    /// Appends the next tensor; returns its digest (`knownDigest` when the caller already has it).
+    @discardableResult func write(_ tensor: Tensor, knownDigest: String?) throws -> String
     /// Finishes the file and moves it into place. Returns the root digest of what was written.
     /// Formats without a place for provenance ignore it.
     func commit(provenance: String) throws -> String

@@ -1,6 +1,8 @@
 // Content digests: per tensor over (dtype, shape, bytes) and per checkpoint over the sorted tensor
 // list, so equal content gives equal digests whichever format or writer produced the file.
 
+import Foundation
+
 public enum Digest {
     public static let prefix = "xxh64:"
 
@@ -32,6 +34,27 @@ public enum Digest {
                      + "\(info.shape.map(String.init).joined(separator: ","))\t\(digest)\n")
         }
         return format(h.finalize())
+    }
+}
+
+extension Digest {
+    /// Runs `write` and, for a large tensor whose digest is not known yet, hashes it on the other
+    /// core at the same time. Returns the tensor's digest.
+    static func whileWriting(_ tensor: Tensor, known: String?, _ write: () throws -> Void) throws -> String {
+        if let known { try write(); return known }
+        guard tensor.byteCount >= 4 << 20 else { try write(); return tensor.digest }
+        final class Slot: @unchecked Sendable { var digest = "" }
+        let slot = Slot()
+        let failure = ErrorBox()
+        try withoutActuallyEscaping(write) { write in
+            let jobs = UncheckedSendable((tensor, write))
+            DispatchQueue.concurrentPerform(iterations: 2) { job in
+                if job == 0 { slot.digest = jobs.value.0.digest; return }
+                do { try jobs.value.1() } catch { failure.set(error) }
+            }
+        }
+        if let e = failure.error { throw e }
+        return slot.digest
     }
 }
 

@@ -354,6 +354,12 @@ public final class ParamsReader: CheckpointReader {
         }
     }
 
+    public func view(_ index: Int) throws -> Tensor {
+        let r = records[index]
+        guard case .dense = r.storage else { return try read(index) }
+        return try file.tensorView(dtype: r.dtype, shape: r.shape, offset: r.dataOffset, count: entries[index].byteCount)
+    }
+
     private func densify(_ r: MXNetParams.Record, index: Int) throws -> Tensor {
         let raw = file.bytes.baseAddress!
         let size = r.dtype.size
@@ -422,7 +428,7 @@ public final class ParamsWriter: CheckpointWriter {
     }
 
     @discardableResult
-    public func write(_ tensor: Tensor) throws -> String {
+    public func write(_ tensor: Tensor, knownDigest: String?) throws -> String {
         precondition(next < entries.count, "more tensors than entries")
         let info = entries[next]
         guard info.dtype == tensor.dtype, info.shape == tensor.shape else {
@@ -436,8 +442,9 @@ public final class ParamsWriter: CheckpointWriter {
         w.put(Int32(1)); w.put(Int32(0))      // cpu(0)
         w.put(tensor.dtype.mxnetFlag)
         try sink.write(w.bytes)
-        try tensor.withUnsafeBytes { try sink.write($0) }
-        let digest = tensor.digest
+        let digest = try Digest.whileWriting(tensor, known: knownDigest) {
+            try tensor.withUnsafeBytes { try sink.write($0) }
+        }
         digests.append(digest)
         next += 1
         return digest

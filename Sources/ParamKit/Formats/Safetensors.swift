@@ -126,6 +126,11 @@ public final class SafetensorsReader: CheckpointReader {
         warnings = p.warnings
     }
 
+    public func view(_ index: Int) throws -> Tensor {
+        let info = entries[index]
+        return try file.tensorView(dtype: info.dtype, shape: info.shape, offset: offsets[index], count: info.byteCount)
+    }
+
     public func read(_ index: Int) throws -> Tensor {
         let info = entries[index]
         return try Tensor(dtype: info.dtype, shape: info.shape) { dst in
@@ -170,13 +175,14 @@ public final class SafetensorsWriter: CheckpointWriter {
     }
 
     @discardableResult
-    public func write(_ tensor: Tensor) throws -> String {
+    public func write(_ tensor: Tensor, knownDigest: String?) throws -> String {
         precondition(next < entries.count, "more tensors than entries")
         guard entries[next].dtype == tensor.dtype, entries[next].shape == tensor.shape else {
             throw UsageError("tensor \(entries[next].key) does not match its declared dtype/shape")
         }
-        try tensor.withUnsafeBytes { try sink.write($0) }
-        let digest = tensor.digest
+        let digest = try Digest.whileWriting(tensor, known: knownDigest) {
+            try tensor.withUnsafeBytes { try sink.write($0) }
+        }
         digests.append(digest)
         next += 1
         return digest

@@ -1,4 +1,5 @@
-// Sequential output to a new file: small pieces are buffered, large tensor data goes straight to write(2).
+// Sequential output to a new file: small pieces are buffered, large tensor data goes to disk with
+// direct I/O (DirectWriter).
 
 import Foundation
 #if canImport(Glibc)
@@ -10,6 +11,7 @@ final class FileSink {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private(set) var position = 0
+    private lazy var direct = DirectWriter(path: path)
 
     init(path: String) throws {
         self.path = path
@@ -32,6 +34,12 @@ final class FileSink {
             return
         }
         try flush()
+        if bytes.count >= 4 << 20 {
+            // Past the page cache; then move the descriptor's offset to the new end.
+            try direct.write(bytes, at: position - bytes.count)
+            lseek(fd, off_t(position), SEEK_SET)
+            return
+        }
         try writeAll(bytes)
     }
 

@@ -6,6 +6,10 @@ import Foundation
 import Glibc
 #endif
 
+/// madvise(2) advice missing from Glibc's Swift module: prefault a range's page tables (Linux 5.14+;
+/// older kernels return EINVAL and the pages fault in as they are touched).
+private let MADV_POPULATE_READ: Int32 = 22
+
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
@@ -56,6 +60,30 @@ public final class MappedFile: @unchecked Sendable {
     /// The whole file as bytes (valid while this object lives).
     public var bytes: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: mapping, count: size)
+    }
+
+    /// A tensor viewing `count` bytes at `offset` of the mapping (checked against the file size).
+    func tensorView(dtype: DType, shape: [Int], offset: Int, count: Int) throws -> Tensor {
+        guard offset >= 0, count >= 0, offset <= size - count, let base = mapping else {
+            if count == 0 { return Tensor(dtype: dtype, shape: shape) { _ in } }
+            throw FormatError(file: path, offset: offset, "data runs past the end of the file")
+        }
+        let bytes = UnsafeRawBufferPointer(start: base + offset, count: count)
+        if fd >= 0, count >= 1 << 20 { advise(bytes, MADV_POPULATE_READ) }   // map the pages in one call, not fault by fault
+        return Tensor(dtype: dtype, shape: shape, viewing: bytes, owner: self)
+    }
+
+    /// Unmaps the pages wholly inside a finished view from this process (they stay in the page
+    /// cache), so streaming through a large file does not accumulate it all in resident memory.
+    func release(_ bytes: UnsafeRawBufferPointer) {
+        if fd >= 0, bytes.count >= 1 << 20 { advise(bytes, MADV_DONTNEED) }
+    }
+
+    private func advise(_ bytes: UnsafeRawBufferPointer, _ advice: Int32) {
+        let page = 4096
+        let start = (Int(bitPattern: bytes.baseAddress!) + page - 1) & ~(page - 1)
+        let end = (Int(bitPattern: bytes.baseAddress!) + bytes.count) & ~(page - 1)
+        if end > start { madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, advice) }
     }
 
     /// Copies `count` bytes at `offset` into `dst` with pread, two threads for large ranges so that

@@ -50,8 +50,8 @@ public enum Diff {
                 report.typeChanged.append(.init(a: info, b: other))
                 continue
             }
-            let ta = try a.read(i)
-            let tb = try b.read(j)
+            let ta = try a.view(i)
+            let tb = try b.view(j)
             report.values.append((info, compare(ta, tb, atol: atol, rtol: rtol)))
         }
         report.onlyInB = b.entries.filter { !matched.contains($0.key) }

@@ -44,7 +44,7 @@ public enum Inspect {
         let r = try Formats.open(path: path, options: options)
         var rows: [InspectReport.Row] = []
         for (i, info) in r.entries.enumerated() {
-            rows.append(.init(info: info, stats: stats ? TensorStats.of(try r.read(i)) : nil))
+            rows.append(.init(info: info, stats: stats ? TensorStats.of(try r.view(i)) : nil))
         }
         return InspectReport(path: path, format: r.format, rows: rows, warnings: r.warnings,
                              storedRootDigest: r.storedRootDigest, metadata: r.metadata)

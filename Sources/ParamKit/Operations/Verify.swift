@@ -31,7 +31,7 @@ public enum Verify {
         var rows: [VerifyReport.Row] = []
         for (i, info) in r.entries.enumerated() {
             progress?(i, r.entries.count)
-            let t = try r.read(i)
+            let t = try r.view(i)
             let digest = t.digest
             var nan = 0, inf = 0
             if t.dtype.isFloatingPoint {
