@@ -13,7 +13,7 @@ from pathlib import Path
 
 # Each operation runs in a fresh interpreter, so its peak RSS is its own. Order matters where an
 # operation reads what an earlier one wrote (h5py_read / safetensors_load without --h5 / --safetensors).
-OPS = ["mx_load", "mx_save", "h5py_write", "h5py_read", "safetensors_save", "safetensors_load", "memcpy",
+OPS = ["mx_load", "mx_save", "h5py_write", "h5py_write_fsync", "h5py_read", "safetensors_save", "safetensors_load", "memcpy",
        "python_combine"]
 
 
@@ -23,15 +23,15 @@ def load_numpy(params):
 
 
 def prepare(op, cfg):
-    """Untimed set-up for op; returns (timed callable, whether it writes a file)."""
+    """Untimed set-up for op; returns (timed callable, the file it writes or None)."""
     work = Path(cfg["workdir"])
     if op == "mx_load":
         import mxnet as mx
-        return (lambda: mx.nd.load(cfg["params"])), False
+        return (lambda: mx.nd.load(cfg["params"])), None
     if op == "mx_save":
         import mxnet as mx
         arrays = mx.nd.load(cfg["params"])
-        return (lambda: mx.nd.save(str(work / "mx_save.params"), arrays)), True
+        return (lambda: mx.nd.save(str(work / "mx_save.params"), arrays)), work / "mx_save.params"
     if op == "h5py_write":
         import h5py
         arrays = load_numpy(cfg["params"])
@@ -41,26 +41,40 @@ def prepare(op, cfg):
                 for key, a in arrays.items():
                     role, _, name = key.partition(":")
                     f.create_dataset(f"{role}/{name}", data=a)
-        return write, True
+        return write, work / "h5py_write.h5"
+    if op == "h5py_write_fsync":
+        import h5py
+        arrays = load_numpy(cfg["params"])
+        path = work / "h5py_write_fsync.h5"
+
+        def write_durable():
+            with h5py.File(path, "w") as f:
+                for key, a in arrays.items():
+                    role, _, name = key.partition(":")
+                    f.create_dataset(f"{role}/{name}", data=a)
+            fd = os.open(path, os.O_RDONLY)  # the same durability as ParamKit's save: data on disk
+            os.fsync(fd)
+            os.close(fd)
+        return write_durable, path
     if op == "h5py_read":
         import h5py
 
         def read():
             with h5py.File(cfg["h5"], "r") as f:
                 return {(g, k): ds[()] for g in f for k, ds in f[g].items()}
-        return read, False
+        return read, None
     if op == "safetensors_save":
         import safetensors.numpy
         arrays = load_numpy(cfg["params"])
-        return (lambda: safetensors.numpy.save_file(arrays, str(work / "st_save.safetensors"))), True
+        return (lambda: safetensors.numpy.save_file(arrays, str(work / "st_save.safetensors"))), work / "st_save.safetensors"
     if op == "safetensors_load":
         import safetensors.numpy
-        return (lambda: safetensors.numpy.load_file(cfg["safetensors"])), False
+        return (lambda: safetensors.numpy.load_file(cfg["safetensors"])), None
     if op == "memcpy":
         import numpy as np
         src = np.ones(cfg["bytes"], np.uint8)
         dst = np.zeros_like(src)  # written once here, so the timed copies go to warm pages
-        return (lambda: np.copyto(dst, src)), False
+        return (lambda: np.copyto(dst, src)), None
     if op == "python_combine":
         import mxnet as mx
 
@@ -69,7 +83,7 @@ def prepare(op, cfg):
             for key, a in mx.nd.load(cfg["second"]).items():
                 merged.setdefault(key, a)  # first input wins, as example/rcnn combine_model
             mx.nd.save(str(work / "combined.params"), merged)
-        return combine, True
+        return combine, work / "combined.params"
     raise ValueError(f"unknown operation {op}")
 
 
@@ -78,12 +92,14 @@ def peak_rss_mb():
 
 
 def measure(op, cfg):
-    """Warm-up, then cfg['repeat'] timed runs (os.sync() untimed before each write)."""
-    run, writes = prepare(op, cfg)
+    """Warm-up, then cfg['repeat'] timed runs; before each write, untimed: the previous output is
+    removed and os.sync() runs, so no run pays for truncating or flushing an earlier one."""
+    run, output = prepare(op, cfg)
     setup_rss = peak_rss_mb()
     times = []
     for i in range(cfg["repeat"] + 1):
-        if writes:
+        if output is not None:
+            Path(output).unlink(missing_ok=True)
             os.sync()
         start = time.perf_counter()
         run()

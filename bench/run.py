@@ -43,9 +43,10 @@ INSPECT_MAX_S = 0.050
 DIFF_VS_LOADS = 1.2
 COMBINE_VS_PYTHON = 3.0
 
-PEER_OPS = ["mx_load", "mx_save", "h5py_write", "h5py_read", "safetensors_save", "safetensors_load",
+PEER_OPS = ["mx_load", "mx_save", "h5py_write", "h5py_write_fsync", "h5py_read", "safetensors_save", "safetensors_load",
             "memcpy", "python_combine"]
 PEER_LABELS = {"mx_load": "mx.nd.load", "mx_save": "mx.nd.save", "h5py_write": "h5py write",
+               "h5py_write_fsync": "h5py write + fsync",
                "h5py_read": "h5py read", "safetensors_save": "safetensors save_file",
                "safetensors_load": "safetensors load_file", "memcpy": "numpy copyto (memcpy)",
                "python_combine": "Python combine (mx.nd.load ×2, union, mx.nd.save)"}
@@ -302,10 +303,13 @@ def build_rows(pk, cli, peers, largest_mb):
     row("load A.h5 (ParamKit HDF5 → memory)", pk.get("load_h5"), "h5py read (A.h5py.h5)", h5r,
         f"≥ {LOAD_VS_H5PY}× h5py read",
         [check("load vs h5py read", f"ratio ≥ {LOAD_VS_H5PY}", r, at_least(r, LOAD_VS_H5PY))])
-    for key, label in (("save_h5", "save → .h5 (fsync, atomic)"), ("save_nosync_h5", "save-nosync → .h5")):
-        r = ratio_of(pk.get(key), h5w)
-        row(label, pk.get(key), "h5py write", h5w, f"≥ {SAVE_VS_H5PY}× h5py write",
-            [check(f"{label} vs h5py write", f"ratio ≥ {SAVE_VS_H5PY}", r, at_least(r, SAVE_VS_H5PY))])
+    # Like for like: the durable save against h5py + fsync, the page-cache save against plain h5py.
+    h5wf = peers.get("h5py_write_fsync")
+    for key, label, peer_label, peer in (("save_h5", "save → .h5 (fsync, atomic)", "h5py write + fsync", h5wf),
+                                         ("save_nosync_h5", "save-nosync → .h5", "h5py write", h5w)):
+        r = ratio_of(pk.get(key), peer)
+        row(label, pk.get(key), peer_label, peer, f"≥ {SAVE_VS_H5PY}× {peer_label}",
+            [check(f"{label} vs {peer_label}", f"ratio ≥ {SAVE_VS_H5PY}", r, at_least(r, SAVE_VS_H5PY))])
     row("load A.params", pk.get("load_params"), "mx.nd.load", peers.get("mx_load"))
     row("save → .params (fsync, atomic)", pk.get("save_params"), "mx.nd.save", peers.get("mx_save"))
     row("save-nosync → .params", pk.get("save_nosync_params"), "mx.nd.save", peers.get("mx_save"))

@@ -56,24 +56,28 @@ struct CombineCommand: ParsableCommand {
         }
         plan = try Merge.plan(r, readers: readers)
         let digests = DigestCache(readers)
-        try Merge.compareConflicts(&plan, digests: digests)
-        let unequal = plan.conflicts.filter { $0.equal == false }
-        let strictFailure = strict && !unequal.isEmpty
         var digest: String?
-        if !write.dryRun && !strictFailure, let (output, format) = try write.target() {
-            digest = try Merge.write(plan, digests: digests, output: output, format: format,
-                                     operation: recipe == nil ? "combine" : "combine-recipe",
-                                     settings: [("recipe", .string(recipe ?? "combine_model (first input wins)"))],
-                                     progress: Render.progress("combine"))
+        var violation: PolicyViolation?
+        if !write.dryRun, let (output, format) = try write.target() {
+            do {
+                digest = try Merge.write(&plan, digests: digests, output: output, format: format,
+                                         operation: recipe == nil ? "combine" : "combine-recipe",
+                                         settings: [("recipe", .string(recipe ?? "combine_model (first input wins)"))],
+                                         strict: strict, progress: Render.progress("combine"))
+            } catch let v as PolicyViolation {
+                violation = v
+            }
+        } else {
+            try Merge.compareConflicts(&plan, digests: digests)
+            let unequal = plan.conflicts.filter { $0.equal == false }
+            if strict && !unequal.isEmpty { violation = PolicyViolation("strict: \(unequal.count) conflict(s) with unequal values") }
         }
         if options.json {
             Render.out(json(plan, digest: digest).pretty)
         } else {
             Render.out(text(plan, digest: digest))
         }
-        if strictFailure {
-            throw UsageFailure("--strict: \(unequal.count) conflict(s) with unequal values: \(unequal.map(\.key).joined(separator: ", ")); nothing written")
-        }
+        if let violation { throw violation }
     }
 
     /// Labels for positional inputs: NAME= when given, else the file name without extension.
@@ -125,8 +129,3 @@ struct CombineCommand: ParsableCommand {
     }
 }
 
-/// A policy violation: print the message and exit 1 (nothing was written).
-struct UsageFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}

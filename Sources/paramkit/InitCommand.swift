@@ -51,7 +51,7 @@ struct InitCommand: ParsableCommand {
             if let digest, let out = write.output { Render.out("wrote \(out): \(plan.rows.count) tensors, seed \(seed), digest \(digest)") }
         }
         if let p = plan.problems.first {
-            throw UsageFailure("\(plan.problems.count) tensor(s) cannot be initialised (first: \(p.spec.name): \(Init.describe(p.action))); "
+            throw PolicyViolation("\(plan.problems.count) tensor(s) cannot be initialised (first: \(p.spec.name): \(Init.describe(p.action))); "
                                + "pass --missing init / --mismatch init to initialise them like a head; nothing written")
         }
     }

@@ -55,7 +55,7 @@ enum Main {
             exit(0)
         } catch let f as Finding {
             exit(f.code)
-        } catch let f as UsageFailure {
+        } catch let f as PolicyViolation {
             FileHandle.standardError.write(Data("paramkit: \(f.description)\n".utf8))
             exit(1)
         } catch let e as FormatError {

@@ -13,9 +13,9 @@ struct AlgebraTests {
         let readers = try paths.map { try Formats.open(path: $0) }
         var plan = try Merge.plan(recipe, readers: readers)
         let digests = DigestCache(readers)
-        try Merge.compareConflicts(&plan, digests: digests)
         let f = try Formats.Output(path: output, explicit: nil)
-        return (plan, try Merge.write(plan, digests: digests, output: output, format: f, operation: "combine"))
+        let digest = try Merge.write(&plan, digests: digests, output: output, format: f, operation: "combine")
+        return (plan, digest)
     }
 
     @Test func combineFirstInputWinsAndReproducesMXNetFile() throws {
@@ -28,6 +28,20 @@ struct AlgebraTests {
         #expect(plan.conflicts.allSatisfy { $0.winner == 0 && $0.equal == false })
         #expect(plan.items.filter { $0.input == 1 }.map(\.info.name).sorted() ==
                 ["bbox_pred_bias", "bbox_pred_weight", "cls_score_bias", "cls_score_weight", "fc6_bias", "fc6_weight", "fc7_bias", "fc7_weight"])
+    }
+
+    @Test func strictCombineWritesNothingWhenConflictsDiffer() throws {
+        let dir = temporaryDirectory()
+        let readers = try [Self.rpn, Self.rcnn].map { try Formats.open(path: $0) }
+        var plan = try Merge.plan(.combineModel(labels: ["a", "b"]), readers: readers)
+        #expect(throws: PolicyViolation.self) {
+            _ = try Merge.write(&plan, digests: DigestCache(readers), output: dir + "/x.h5", format: .hdf5, operation: "combine", strict: true)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+        // The dry-run path compares the same conflicts without writing.
+        var dry = try Merge.plan(.combineModel(labels: ["a", "b"]), readers: readers)
+        try Merge.compareConflicts(&dry, digests: DigestCache(readers))
+        #expect(dry.conflicts.map(\.equal) == plan.conflicts.map(\.equal))
     }
 
     @Test func combineReportsEqualConflictsAsEqual() throws {

@@ -26,6 +26,7 @@ let repeats = args.firstIndex(of: "--repeat").flatMap { Int(args[$0 + 1]) } ?? 3
 
 do {
     var run: () throws -> Void
+    var prepare: () -> Void = {}   // untimed, before each run
     switch op {
     case "load":
         run = { _ = try Formats.load(path: file) }
@@ -34,11 +35,11 @@ do {
         let c = try Formats.load(path: file)
         let out = args[3]
         AtomicOutput.durable = op == "save"
-        run = {
+        prepare = {
             try? FileManager.default.removeItem(atPath: out)
-            sync()   // start from a clean page cache state, untimed below
-            try Formats.save(c, to: out)
+            sync()   // no dirty pages from the previous run
         }
+        run = { try Formats.save(c, to: out) }
     case "digest":
         let c = try Formats.load(path: file)
         run = { for (_, t) in c.tensors { _ = t.digest } }
@@ -59,7 +60,7 @@ do {
     }
     var times: [Double] = []
     for i in 0...repeats {
-        if op.hasPrefix("save") { sync() }
+        prepare()
         let t = try seconds(run)
         if i > 0 { times.append(t) }   // the first run warms caches
     }

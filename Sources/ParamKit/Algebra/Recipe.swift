@@ -153,9 +153,11 @@ public enum Merge {
         }
     }
 
-    /// Streams the planned tensors into `output`, one at a time. Returns the root digest written.
-    public static func write(_ plan: MergePlan, digests: DigestCache, output: String, format: Formats.Output,
-                             operation: String, settings: [(String, JSON)] = [],
+    /// Streams the planned tensors into `output`, one at a time, comparing each conflict's sides on
+    /// the other core while the winner is written (filling `plan.conflicts[…].equal`). With `strict`,
+    /// a conflict with unequal values discards the output and throws. Returns the root digest written.
+    public static func write(_ plan: inout MergePlan, digests: DigestCache, output: String, format: Formats.Output,
+                             operation: String, settings: [(String, JSON)] = [], strict: Bool = false,
                              progress: ((Int, Int) -> Void)? = nil) throws -> String {
         let readers = digests.readers
         try OutputGuard.refuseOverwrite(output: output, inputs: readers.map(\.path))
@@ -166,9 +168,37 @@ public enum Merge {
         provenance.settings = settings
         for (n, item) in plan.items.enumerated() {
             progress?(n, plan.items.count)
-            let digest = try w.write(try digests.readers[item.input].view(item.entry))
+            let tensor = try readers[item.input].view(item.entry)
+            let losers = plan.conflicts.indices.filter { plan.conflicts[$0].key == item.info.key && plan.conflicts[$0].winner == item.input }
+            let digest: String
+            if losers.isEmpty {
+                digest = try w.write(tensor)
+            } else {
+                // Hash the losing sides while the winner goes out (the writer hashes the winner itself).
+                let loserEntries = losers.map { c in (plan.conflicts[c].loser, readers[plan.conflicts[c].loser].entries.firstIndex { $0.key == item.info.key }!) }
+                let shared = UncheckedSendable((w, tensor, digests, loserEntries))
+                final class Slot: @unchecked Sendable { var digest = "" }
+                let written = Slot()
+                let failure = ErrorBox()
+                DispatchQueue.concurrentPerform(iterations: 2) { job in
+                    let (w, tensor, digests, loserEntries) = shared.value
+                    do {
+                        if job == 0 { for (i, e) in loserEntries { _ = try digests.digest(i, e) } } else { written.digest = try w.write(tensor) }
+                    } catch { failure.set(error) }
+                }
+                if let e = failure.error { throw e }
+                digest = written.digest
+            }
             try digests.record(item.input, item.entry, digest)
+            for c in losers {
+                let l = plan.conflicts[c].loser
+                plan.conflicts[c].equal = try digests.digest(l, readers[l].entries.firstIndex { $0.key == item.info.key }!) == digest
+            }
             provenance.lineage.append((item.info.key, .init(source: plan.labels[item.input], key: item.sourceKey, transforms: item.transforms)))
+        }
+        let unequal = plan.conflicts.filter { $0.equal == false }
+        if strict && !unequal.isEmpty {
+            throw PolicyViolation("strict: \(unequal.count) conflict(s) with unequal values: \(unequal.map(\.key).joined(separator: ", ")); nothing written")
         }
         for i in readers.indices {
             provenance.inputs.append(.init(label: plan.labels[i], path: readers[i].path, digest: try digests.rootDigest(i)))

@@ -24,6 +24,13 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
+/// A check or policy the user asked for failed (exit status 1): nothing was written.
+public struct PolicyViolation: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
 /// A request that cannot be carried out as asked (not a problem inside a file).
 public struct UsageError: Error, CustomStringConvertible, Sendable {
     public let message: String

@@ -37,7 +37,8 @@ final class DirectWriter {
         if buffered < 0 {
             buffered = open(path, O_WRONLY | O_CLOEXEC)
             guard buffered >= 0 else { throw UsageError("\(path): \(MappedFile.errnoText("cannot open for writing"))") }
-            direct = oDirect == 0 ? -1 : open(path, O_WRONLY | O_CLOEXEC | oDirect)   // -1 where the filesystem refuses it
+            // Direct I/O pays off only when the data must reach the disk anyway (a durable commit).
+            direct = oDirect == 0 || !AtomicOutput.durable ? -1 : open(path, O_WRONLY | O_CLOEXEC | oDirect)   // -1 where refused
         }
         let base = bytes.baseAddress!
         let b = Self.block
