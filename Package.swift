@@ -20,12 +20,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // Tensors, checkpoints, file formats and the checkpoint operations.
         .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),
+        // Float32 NCHW layers with forward/backward on OpenBLAS, the detection networks, SGD.
+        .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS"]),
         // The command-line tool: parse, call the library, render.
         .executableTarget(name: "paramkit", dependencies: [
             "ParamKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "ParamKit"]),
         // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
         .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit"], path: "bench/ParamKitBench"),
     ]

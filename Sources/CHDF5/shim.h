@@ -29,6 +29,9 @@ static inline hid_t ch5_std_u32le(void) { return H5T_STD_U32LE; }
 static inline hid_t ch5_std_i64le(void) { return H5T_STD_I64LE; }
 static inline hid_t ch5_std_u64le(void) { return H5T_STD_U64LE; }
 static inline hid_t ch5_native_int64(void) { return H5T_NATIVE_INT64; }
+static inline hid_t ch5_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t ch5_native_float(void) { return H5T_NATIVE_FLOAT; }
+static inline hid_t ch5_native_double(void) { return H5T_NATIVE_DOUBLE; }
 
 static inline unsigned ch5_crt_order_tracked_indexed(void) {
     return H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED;

@@ -28,6 +28,14 @@ public struct ParamSpec: Sendable {
     public var initialisation: Initialisation
 
     public var info: TensorInfo { TensorInfo(name: name, role: role, dtype: .float32, shape: shape) }
+
+    public init(name: String, role: Role, shape: [Int], group: String, initialisation: Initialisation) {
+        self.name = name
+        self.role = role
+        self.shape = shape
+        self.group = group
+        self.initialisation = initialisation
+    }
 }
 
 public struct NetworkDefinition: Sendable {

@@ -1,0 +1,182 @@
+// Convolution (cross-correlation, weight OIHW, optional bias) as im2col + sgemm, with backward to
+// the weights, the bias and (when asked) the data. Columns are rebuilt in backward instead of kept,
+// so memory stays at one image's columns.
+
+public struct Convolution: Sendable {
+    public var kernel: (h: Int, w: Int)
+    public var stride: (h: Int, w: Int)
+    public var pad: (h: Int, w: Int)
+    public var numFilter: Int
+
+    public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), pad: (Int, Int) = (0, 0), numFilter: Int) {
+        self.kernel = (kernel.0, kernel.1)
+        self.stride = (stride.0, stride.1)
+        self.pad = (pad.0, pad.1)
+        self.numFilter = numFilter
+    }
+
+    public func outputShape(_ x: [Int]) -> [Int] {
+        [x[0], numFilter, (x[2] + 2 * pad.h - kernel.h) / stride.h + 1, (x[3] + 2 * pad.w - kernel.w) / stride.w + 1]
+    }
+
+    /// 1×1, stride 1, no padding: the input already is the column matrix.
+    var isPointwise: Bool { kernel == (1, 1) && stride == (1, 1) && pad == (0, 0) }
+
+    public func forward(_ x: Blob, weight: [Float], bias: [Float]?) -> Blob {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let out = outputShape(x.shape)
+        let (ho, wo) = (out[2], out[3])
+        let kdim = c * kernel.h * kernel.w, spatial = ho * wo
+        precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
+        var y = Blob(zeros: out)
+        var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * spatial)
+        x.data.withUnsafeBufferPointer { xp in
+            weight.withUnsafeBufferPointer { wp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    for i in 0..<n {
+                        let xi = xp.baseAddress! + i * c * h * w
+                        let yi = yp.baseAddress! + i * numFilter * spatial
+                        if let bias {
+                            for o in 0..<numFilter { (yi + o * spatial).update(repeating: bias[o], count: spatial) }
+                        }
+                        let beta: Float = bias == nil ? 0 : 1
+                        if isPointwise {
+                            // Y[O, HW] = W[O, C] · X[C, HW] (+ bias already in Y)
+                            sgemm(m: numFilter, n: spatial, k: kdim, a: wp.baseAddress!, lda: kdim, b: xi, ldb: spatial, beta: beta, c: yi, ldc: spatial)
+                        } else {
+                            col.withUnsafeMutableBufferPointer { cp in
+                                im2col(xi, channels: c, height: h, width: w, outH: ho, outW: wo, into: cp.baseAddress!)
+                                // Y[O, HoWo] = W[O, CKK] · col[CKK, HoWo]
+                                sgemm(m: numFilter, n: spatial, k: kdim, a: wp.baseAddress!, lda: kdim, b: cp.baseAddress!, ldb: spatial, beta: beta, c: yi, ldc: spatial)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Accumulates dW (and dB) into `gradWeight`/`gradBias` when given; returns dX when `inputGrad`.
+    public func backward(_ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
+                         gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (ho, wo) = (dy.shape[2], dy.shape[3])
+        let kdim = c * kernel.h * kernel.w, spatial = ho * wo
+        var dx: Blob? = inputGrad ? Blob(zeros: x.shape) : nil
+        var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * spatial)
+        var dcol = [Float](repeating: 0, count: inputGrad && !isPointwise ? kdim * spatial : 0)
+        dy.data.withUnsafeBufferPointer { dyp in
+            x.data.withUnsafeBufferPointer { xp in
+                weight.withUnsafeBufferPointer { wp in
+                    for i in 0..<n {
+                        let dyi = dyp.baseAddress! + i * numFilter * spatial
+                        let xi = xp.baseAddress! + i * c * h * w
+                        if let gradBias {
+                            for o in 0..<numFilter {
+                                var s: Float = 0
+                                for j in 0..<spatial { s += dyi[o * spatial + j] }
+                                gradBias[o] += s
+                            }
+                        }
+                        if isPointwise {
+                            // dW[O, C] += dY[O, HW] · X[C, HW]ᵀ ;  dX[C, HW] = Wᵀ[C, O] · dY[O, HW]
+                            if let gradWeight {
+                                sgemm(transB: true, m: numFilter, n: kdim, k: spatial, a: dyi, lda: spatial, b: xi, ldb: spatial, beta: 1, c: gradWeight, ldc: kdim)
+                            }
+                            if inputGrad {
+                                dx!.data.withUnsafeMutableBufferPointer { dxp in
+                                    sgemm(transA: true, m: kdim, n: spatial, k: numFilter, a: wp.baseAddress!, lda: kdim, b: dyi, ldb: spatial, c: dxp.baseAddress! + i * c * h * w, ldc: spatial)
+                                }
+                            }
+                            continue
+                        }
+                        if let gradWeight {
+                            col.withUnsafeMutableBufferPointer { cp in
+                                im2col(xi, channels: c, height: h, width: w, outH: ho, outW: wo, into: cp.baseAddress!)
+                                // dW[O, CKK] += dY[O, HoWo] · colᵀ[HoWo, CKK]
+                                sgemm(transB: true, m: numFilter, n: kdim, k: spatial, a: dyi, lda: spatial, b: cp.baseAddress!, ldb: spatial, beta: 1, c: gradWeight, ldc: kdim)
+                            }
+                        }
+                        if inputGrad {
+                            dcol.withUnsafeMutableBufferPointer { dcp in
+                                // dcol[CKK, HoWo] = Wᵀ[CKK, O] · dY[O, HoWo], then scattered back onto dX
+                                sgemm(transA: true, m: kdim, n: spatial, k: numFilter, a: wp.baseAddress!, lda: kdim, b: dyi, ldb: spatial, c: dcp.baseAddress!, ldc: spatial)
+                                dx!.data.withUnsafeMutableBufferPointer { dxp in
+                                    col2im(dcp.baseAddress!, channels: c, height: h, width: w, outH: ho, outW: wo, into: dxp.baseAddress! + i * c * h * w)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+
+    /// col[(c·KH + kh)·KW + kw, oh·Wo + ow] = x[c, oh·s − p + kh, ow·s − p + kw] (0 outside).
+    func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outH: Int, outW: Int,
+                into col: UnsafeMutablePointer<Float>) {
+        let (kh, kw, sh, sw, ph, pw) = (kernel.h, kernel.w, stride.h, stride.w, pad.h, pad.w)
+        let shared = SendableBox((x, col))
+        parallelFor(channels) { range in
+            let (x, col) = shared.value
+            for c in range {
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        var dst = col + ((c * kh + i) * kw + j) * outH * outW
+                        for oh in 0..<outH {
+                            let ih = oh * sh - ph + i
+                            if ih < 0 || ih >= height {
+                                dst.update(repeating: 0, count: outW); dst += outW; continue
+                            }
+                            let row = x + (c * height + ih) * width
+                            if sw == 1 {
+                                // Contiguous: zeros left of the image, a copy, zeros right of it.
+                                let start = j - pw
+                                let lo = min(outW, max(0, -start)), hi = max(lo, min(outW, width - start))
+                                if lo > 0 { dst.update(repeating: 0, count: lo) }
+                                if hi > lo { (dst + lo).update(from: row + start + lo, count: hi - lo) }
+                                if hi < outW { (dst + hi).update(repeating: 0, count: outW - hi) }
+                            } else {
+                                for ow in 0..<outW {
+                                    let iw = ow * sw - pw + j
+                                    dst[ow] = iw >= 0 && iw < width ? row[iw] : 0
+                                }
+                            }
+                            dst += outW
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of im2col: every column entry is added back onto the input position it came from.
+    func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outH: Int, outW: Int,
+                into x: UnsafeMutablePointer<Float>) {
+        let (kh, kw, sh, sw, ph, pw) = (kernel.h, kernel.w, stride.h, stride.w, pad.h, pad.w)
+        let shared = SendableBox((x, col))
+        parallelFor(channels) { range in
+            let (x, col) = shared.value
+            for c in range {
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        var src = col + ((c * kh + i) * kw + j) * outH * outW
+                        for oh in 0..<outH {
+                            let ih = oh * sh - ph + i
+                            if ih >= 0 && ih < height {
+                                let row = x + (c * height + ih) * width
+                                for ow in 0..<outW {
+                                    let iw = ow * sw - pw + j
+                                    if iw >= 0 && iw < width { row[iw] += src[ow] }
+                                }
+                            }
+                            src += outW
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

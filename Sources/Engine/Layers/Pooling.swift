@@ -1,0 +1,90 @@
+// Max pooling 2×2 stride 2 with MXNet's 'valid' convention: out = ⌊(H − 2)/2⌋ + 1, so an odd last
+// row or column is never read. Backward sends each gradient to the window's (first) maximum.
+
+public struct MaxPool2x2: Sendable {
+    public init() {}
+
+    public func outputShape(_ x: [Int]) -> [Int] { [x[0], x[1], (x[2] - 2) / 2 + 1, (x[3] - 2) / 2 + 1] }
+
+    /// The output and, per output cell, the index of its maximum inside the input plane.
+    public func forward(_ x: Blob) -> (Blob, [Int32]) {
+        let out = outputShape(x.shape)
+        let (h, w, ho, wo) = (x.shape[2], x.shape[3], out[2], out[3])
+        let planes = out[0] * out[1]
+        var y = Blob(zeros: out)
+        var arg = [Int32](repeating: 0, count: y.count)
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                arg.withUnsafeMutableBufferPointer { ap in
+                    let shared = SendableBox((xp.baseAddress!, yp.baseAddress!, ap.baseAddress!))
+                    parallelFor(planes) { range in
+                        let (xp, yp, ap) = shared.value
+                        for p in range {
+                            let src = xp + p * h * w
+                            for oh in 0..<ho {
+                                for ow in 0..<wo {
+                                    let i0 = (2 * oh) * w + 2 * ow
+                                    var best = src[i0], at = i0
+                                    for d in [1, w, w + 1] where src[i0 + d] > best { best = src[i0 + d]; at = i0 + d }
+                                    yp[p * ho * wo + oh * wo + ow] = best
+                                    ap[p * ho * wo + oh * wo + ow] = Int32(at)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (y, arg)
+    }
+
+    public func backward(_ dy: Blob, argmax: [Int32], inputShape: [Int]) -> Blob {
+        var dx = Blob(zeros: inputShape)
+        let plane = inputShape[2] * inputShape[3], outPlane = dy.shape[2] * dy.shape[3]
+        let planes = dy.shape[0] * dy.shape[1]
+        dx.data.withUnsafeMutableBufferPointer { dxp in
+            let shared = SendableBox(dxp.baseAddress!)
+            parallelFor(planes) { range in
+                let dxp = shared.value
+                for p in range {
+                    for j in 0..<outPlane { dxp[p * plane + Int(argmax[p * outPlane + j])] += dy.data[p * outPlane + j] }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// ReLU: max(x, 0); the gradient is 0 where x ≤ 0 (MXNet's choice at exactly 0).
+public enum ReLU {
+    public static func forward(_ x: Blob) -> Blob {
+        Blob(shape: x.shape, data: x.data.map { max($0, 0) })
+    }
+
+    /// Backward from the forward *output* (y > 0 exactly where x > 0).
+    public static func backward(_ dy: Blob, output y: Blob) -> Blob {
+        var dx = dy
+        for i in 0..<dx.count where !(y.data[i] > 0) { dx.data[i] = 0 }
+        return dx
+    }
+}
+
+/// Dropout as MXNet trains it: keep each value with probability 1 − p and scale it by 1/(1 − p).
+public struct Dropout: Sendable {
+    public var p: Float
+    public init(p: Float) { self.p = p }
+
+    public func forward<G: RandomNumberGenerator>(_ x: Blob, using g: inout G) -> (Blob, [Float]) {
+        let scale = 1 / (1 - p)
+        let mask = (0..<x.count).map { _ in Float.random(in: 0..<1, using: &g) < p ? 0 : scale }
+        var y = x
+        for i in 0..<y.count { y.data[i] *= mask[i] }
+        return (y, mask)
+    }
+
+    public func backward(_ dy: Blob, mask: [Float]) -> Blob {
+        var dx = dy
+        for i in 0..<dx.count { dx.data[i] *= mask[i] }
+        return dx
+    }
+}

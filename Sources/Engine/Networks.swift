@@ -1,0 +1,262 @@
+// The detection networks of alternate training on the engine: the VGG backbone (3×3 convs + ReLU,
+// 2×2 max pools after blocks 1–4), the RPN head and the R-CNN head, each with forward, losses and
+// a backward that computes nothing below the lowest trainable layer.
+
+import Foundation
+import ParamKit
+
+/// conv1_1 … conv5_3 with ReLU, and a pool after the last conv of blocks 1–4 (stride 16, no pool5).
+struct Backbone {
+    struct Layer {
+        let name: String
+        let conv: Convolution
+        let poolAfter: Bool
+    }
+
+    let layers: [Layer]
+
+    init(_ def: NetworkDefinition) {
+        let names = def.params.filter { $0.group == "backbone" && $0.name.hasSuffix("_weight") }
+        layers = names.map { spec in
+            let base = String(spec.name.dropLast("_weight".count))
+            let block = Int(base.dropFirst(4).prefix(1))!
+            let last = !names.contains { $0.name.hasPrefix("conv\(block)_") && $0.name > spec.name }
+            return Layer(name: base, conv: Convolution(kernel: (3, 3), pad: (1, 1), numFilter: spec.shape[0]), poolAfter: last && block < 5)
+        }
+    }
+
+    struct Cache {
+        var inputs: [Blob] = []      // each conv's input
+        var outputs: [Blob] = []     // each ReLU's output
+        var pools: [(argmax: [Int32], shape: [Int])?] = []
+    }
+
+    func forward(_ data: Blob, _ params: ParameterSet, cache: inout Cache) -> Blob {
+        var x = data
+        for layer in layers {
+            cache.inputs.append(x)
+            let y = ReLU.forward(layer.conv.forward(x, weight: params[layer.name + "_weight"].value, bias: params[layer.name + "_bias"].value))
+            cache.outputs.append(y)
+            if layer.poolAfter {
+                let (p, arg) = MaxPool2x2().forward(y)
+                cache.pools.append((arg, y.shape))
+                x = p
+            } else {
+                cache.pools.append(nil)
+                x = y
+            }
+        }
+        return x
+    }
+
+    /// Index of the lowest layer with a trainable parameter (nil: all fixed).
+    func lowestTrainable(_ params: ParameterSet) -> Int? {
+        layers.firstIndex { !params[$0.name + "_weight"].fixed || !params[$0.name + "_bias"].fixed }
+    }
+
+    /// Backward from the feature gradient; stops below the lowest trainable layer.
+    func backward(_ dFeature: Blob, _ params: ParameterSet, cache: Cache) {
+        guard let lowest = lowestTrainable(params) else { return }
+        var dy = dFeature
+        for i in stride(from: layers.count - 1, through: lowest, by: -1) {
+            let layer = layers[i]
+            if let pool = cache.pools[i] { dy = MaxPool2x2().backward(dy, argmax: pool.argmax, inputShape: pool.shape) }
+            dy = ReLU.backward(dy, output: cache.outputs[i])
+            let w = params[layer.name + "_weight"], b = params[layer.name + "_bias"]
+            let dx = w.grad.withUnsafeMutableBufferPointer { gw in
+                b.grad.withUnsafeMutableBufferPointer { gb in
+                    layer.conv.backward(dy, input: cache.inputs[i], weight: w.value,
+                                        gradWeight: w.fixed ? nil : gw.baseAddress, gradBias: b.fixed ? nil : gb.baseAddress,
+                                        inputGrad: i > lowest)
+                }
+            }
+            guard let dx else { break }
+            dy = dx
+        }
+    }
+}
+
+/// What one training iteration reports, in the reference metric terms.
+public struct StepLosses: Sendable {
+    public var logLoss: Double      // mean −log p(label) over the labelled outputs
+    public var accuracy: Double     // fraction of labelled outputs whose argmax is the label
+    public var l1Loss: Double       // sum of the weighted smooth-L1 map, per labelled image/roi batch
+    public var labelled: Int
+}
+
+/// The RPN training network: backbone → rpn_conv_3x3 + ReLU → rpn_cls_score (2A) / rpn_bbox_pred (4A).
+public final class RPNNetwork {
+    public let definition: NetworkDefinition
+    public let params: ParameterSet
+    let backbone: Backbone
+    let conv3x3: Convolution, cls: Convolution, bbox: Convolution
+
+    public init(_ def: NetworkDefinition) {
+        definition = def
+        params = ParameterSet(def.params.filter { $0.group != "rcnn" })
+        backbone = Backbone(def)
+        let feat = def.params.first { $0.name == "rpn_conv_3x3_weight" }!.shape[0]
+        conv3x3 = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: feat)
+        cls = Convolution(kernel: (1, 1), numFilter: 2 * def.anchors)
+        bbox = Convolution(kernel: (1, 1), numFilter: 4 * def.anchors)
+    }
+
+    /// Feature map size for an input size (four 'valid' 2×2 pools).
+    public func featureSize(height: Int, width: Int) -> (Int, Int) {
+        var (h, w) = (height, width)
+        for layer in backbone.layers where layer.poolAfter { h = (h - 2) / 2 + 1; w = (w - 2) / 2 + 1 }
+        return (h, w)
+    }
+
+    /// Scores (N, 2A, H, W) as probabilities after the (bg, fg) softmax, and box deltas (N, 4A, H, W).
+    public func predict(_ data: Blob) -> (prob: Blob, bbox: Blob) {
+        var cache = Backbone.Cache()
+        let f = backbone.forward(data, params, cache: &cache)
+        let r = ReLU.forward(conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value))
+        let score = cls.forward(r, weight: params["rpn_cls_score_weight"].value, bias: params["rpn_cls_score_bias"].value)
+        let box = bbox.forward(r, weight: params["rpn_bbox_pred_weight"].value, bias: params["rpn_bbox_pred_bias"].value)
+        return (softmaxPairs(score), box)
+    }
+
+    /// (N, 2A, H, W) viewed as (N, 2, A·H, W): softmax over the two channels per anchor and cell.
+    func softmaxPairs(_ score: Blob) -> Blob {
+        let s = score.shape
+        var p = SoftmaxOutput.forward(Blob(shape: [s[0], 2, s[1] / 2 * s[2], s[3]], data: score.data))
+        p.shape = s
+        return p
+    }
+
+    /// One forward/backward pass; gradients accumulate into the parameters (zero them first).
+    /// label (A·H·W) in (a, h, w) order with −1 ignored; bbox target/weight (1, 4A, H, W).
+    public func forwardBackward(data: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob) -> StepLosses {
+        var cache = Backbone.Cache()
+        let f = backbone.forward(data, params, cache: &cache)
+        let pre = conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value)
+        let r = ReLU.forward(pre)
+        let score = cls.forward(r, weight: params["rpn_cls_score_weight"].value, bias: params["rpn_cls_score_bias"].value)
+        let box = bbox.forward(r, weight: params["rpn_bbox_pred_weight"].value, bias: params["rpn_bbox_pred_bias"].value)
+        let s = score.shape
+        let pairs = Blob(shape: [s[0], 2, s[1] / 2 * s[2], s[3]], data: score.data)
+        let prob = SoftmaxOutput.forward(pairs)
+        var dScore = SoftmaxOutput.backwardValid(prob: prob, label: label)
+        dScore.shape = s
+        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 3, gradScale: 1.0 / 256)
+        // Heads, then the shared 3×3 conv, then the backbone.
+        var dr = Blob(zeros: r.shape)
+        for (layer, name, dy) in [(cls, "rpn_cls_score", dScore), (bbox, "rpn_bbox_pred", dBox)] {
+            let d = backwardConv(layer, name, dy, input: r, inputGrad: true)!
+            for i in 0..<dr.count { dr.data[i] += d.data[i] }
+        }
+        let needFeature = backbone.lowestTrainable(params) != nil
+        if let df = backwardConv(conv3x3, "rpn_conv_3x3", ReLU.backward(dr, output: r), input: f, inputGrad: needFeature) {
+            backbone.backward(df, params, cache: cache)
+        }
+        return Metrics.classification(prob: prob, label: label, l1: l1)
+    }
+
+    func backwardConv(_ conv: Convolution, _ name: String, _ dy: Blob, input: Blob, inputGrad: Bool) -> Blob? {
+        let w = params[name + "_weight"], b = params[name + "_bias"]
+        return w.grad.withUnsafeMutableBufferPointer { gw in
+            b.grad.withUnsafeMutableBufferPointer { gb in
+                conv.backward(dy, input: input, weight: w.value, gradWeight: w.fixed ? nil : gw.baseAddress,
+                              gradBias: b.fixed ? nil : gb.baseAddress, inputGrad: inputGrad)
+            }
+        }
+    }
+}
+
+/// The R-CNN training network: backbone → ROIPooling 7×7 at 1/16 → fc6 → ReLU → dropout → fc7 →
+/// ReLU → dropout → cls_score / bbox_pred.
+public final class RCNNNetwork {
+    public let definition: NetworkDefinition
+    public let params: ParameterSet
+    let backbone: Backbone
+    let roiPool = ROIPooling(pooled: (7, 7), spatialScale: 1.0 / 16)
+    let fc6: FullyConnected, fc7: FullyConnected, cls: FullyConnected, bbox: FullyConnected
+    /// Dropout probability (0.5 in the reference; 0 turns it off, e.g. to compare with MXNet exactly).
+    public var dropout: Float = 0.5
+    public var generator: SeededGenerator
+
+    public init(_ def: NetworkDefinition, seed: UInt64 = 0) {
+        definition = def
+        params = ParameterSet(def.params.filter { $0.group != "rpn" && !$0.name.hasSuffix("_test") })
+        backbone = Backbone(def)
+        func width(_ n: String) -> Int { def.params.first { $0.name == n }!.shape[0] }
+        fc6 = FullyConnected(numHidden: width("fc6_weight"))
+        fc7 = FullyConnected(numHidden: width("fc7_weight"))
+        cls = FullyConnected(numHidden: width("cls_score_weight"))
+        bbox = FullyConnected(numHidden: width("bbox_pred_weight"))
+        generator = SeededGenerator(seed: seed)
+    }
+
+    func fc(_ layer: FullyConnected, _ name: String, _ x: Blob) -> Blob {
+        layer.forward(x, weight: params[name + "_weight"].value, bias: params[name + "_bias"].value)
+    }
+
+    func backwardFC(_ layer: FullyConnected, _ name: String, _ dy: Blob, input: Blob, inputGrad: Bool) -> Blob? {
+        let w = params[name + "_weight"], b = params[name + "_bias"]
+        return w.grad.withUnsafeMutableBufferPointer { gw in
+            b.grad.withUnsafeMutableBufferPointer { gb in
+                layer.backward(dy, input: input, weight: w.value, gradWeight: w.fixed ? nil : gw.baseAddress,
+                               gradBias: b.fixed ? nil : gb.baseAddress, inputGrad: inputGrad)
+            }
+        }
+    }
+
+    /// Class probabilities (R, C) and box deltas (R, 4C) for rois (R, 5) on one image (no dropout).
+    public func predict(_ data: Blob, rois: Blob) -> (prob: Blob, bbox: Blob) {
+        var cache = Backbone.Cache()
+        let f = backbone.forward(data, params, cache: &cache)
+        let (pooled, _) = roiPool.forward(f, rois: rois)
+        let h7 = ReLU.forward(fc(fc7, "fc7", ReLU.forward(fc(fc6, "fc6", pooled))))
+        return (SoftmaxOutput.forward(fc(cls, "cls_score", h7)), fc(bbox, "bbox_pred", h7))
+    }
+
+    /// One forward/backward pass over sampled rois with labels (R), targets and weights (R, 4C).
+    public func forwardBackward(data: Blob, rois: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob) -> StepLosses {
+        var cache = Backbone.Cache()
+        let f = backbone.forward(data, params, cache: &cache)
+        let (pooled, argmax) = roiPool.forward(f, rois: rois)
+        let h6 = ReLU.forward(fc(fc6, "fc6", pooled))
+        let (d6, mask6) = dropout > 0 ? Dropout(p: dropout).forward(h6, using: &generator) : (h6, [])
+        let h7 = ReLU.forward(fc(fc7, "fc7", d6))
+        let (d7, mask7) = dropout > 0 ? Dropout(p: dropout).forward(h7, using: &generator) : (h7, [])
+        let prob = SoftmaxOutput.forward(fc(cls, "cls_score", d7))
+        let box = fc(bbox, "bbox_pred", d7)
+        let dScore = SoftmaxOutput.backwardBatch(prob: prob, label: label)
+        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 1, gradScale: 1.0 / 128)
+        var dd7 = backwardFC(cls, "cls_score", dScore, input: d7, inputGrad: true)!
+        let db = backwardFC(bbox, "bbox_pred", dBox, input: d7, inputGrad: true)!
+        for i in 0..<dd7.count { dd7.data[i] += db.data[i] }
+        let dh7 = ReLU.backward(dropout > 0 ? Dropout(p: dropout).backward(dd7, mask: mask7) : dd7, output: h7)
+        let dd6 = backwardFC(fc7, "fc7", dh7, input: d6, inputGrad: true)!
+        let dh6 = ReLU.backward(dropout > 0 ? Dropout(p: dropout).backward(dd6, mask: mask6) : dd6, output: h6)
+        let needFeature = backbone.lowestTrainable(params) != nil
+        if let dPooled = backwardFC(fc6, "fc6", dh6, input: pooled, inputGrad: needFeature) {
+            backbone.backward(roiPool.backward(dPooled, argmax: argmax, dataShape: f.shape), params, cache: cache)
+        }
+        return Metrics.classification(prob: prob, label: label, l1: l1)
+    }
+}
+
+enum Metrics {
+    /// Accuracy and log loss over labelled positions of (N, C, S…) probabilities; l1 summed.
+    static func classification(prob: Blob, label: [Float], l1: Blob) -> StepLosses {
+        let n = prob.shape[0], c = prob.shape[1], s = prob.count / max(n * c, 1)
+        var correct = 0, count = 0
+        var logLoss = 0.0
+        for i in 0..<n {
+            for j in 0..<s {
+                let l = label[i * s + j]
+                guard l >= 0 else { continue }
+                var best = 0
+                for k in 1..<c where prob.data[(i * c + k) * s + j] > prob.data[(i * c + best) * s + j] { best = k }
+                if best == Int(l) { correct += 1 }
+                logLoss -= Foundation.log(Double(max(prob.data[(i * c + Int(l)) * s + j], 1e-14)))
+                count += 1
+            }
+        }
+        return StepLosses(logLoss: count > 0 ? logLoss / Double(count) : 0, accuracy: count > 0 ? Double(correct) / Double(count) : 0,
+                          l1Loss: l1.data.reduce(0) { $0 + Double($1) }, labelled: count)
+    }
+}

@@ -1,0 +1,72 @@
+// The parameters a network trains: value, gradient and momentum per name, with MXNet names, and
+// the bridge to ParamKit checkpoints (load by `arg:NAME`, save, freeze by spec).
+
+import ParamKit
+
+public final class Parameter {
+    public let name: String
+    public let shape: [Int]
+    public var value: [Float]
+    public var grad: [Float]
+    public var momentum: [Float]
+    /// Fixed (frozen): no gradient, no update, no weight decay.
+    public var fixed = false
+
+    init(name: String, shape: [Int]) {
+        self.name = name
+        self.shape = shape
+        let n = shape.reduce(1, *)
+        value = [Float](repeating: 0, count: n)
+        grad = [Float](repeating: 0, count: n)
+        momentum = [Float](repeating: 0, count: n)
+    }
+}
+
+public final class ParameterSet {
+    public let ordered: [Parameter]
+    private let byName: [String: Parameter]
+
+    public init(_ specs: [ParamSpec]) {
+        ordered = specs.map { Parameter(name: $0.name, shape: $0.shape) }
+        byName = Dictionary(uniqueKeysWithValues: ordered.map { ($0.name, $0) })
+    }
+
+    public subscript(name: String) -> Parameter {
+        guard let p = byName[name] else { preconditionFailure("no parameter \(name)") }
+        return p
+    }
+
+    public func contains(_ name: String) -> Bool { byName[name] != nil }
+
+    /// Copies every parameter from a checkpoint; a missing or mis-shaped tensor is an error.
+    public func load(_ checkpoint: Checkpoint, file: String) throws {
+        for p in ordered {
+            guard let t = checkpoint["arg:" + p.name] else {
+                throw UsageError("\(file): no arg:\(p.name), which the network needs")
+            }
+            guard t.dtype == .float32, t.shape == p.shape else {
+                throw UsageError("\(file): arg:\(p.name) is \(t.dtype.rawValue) \(Shape.text(t.shape)), the network needs float32 \(Shape.text(p.shape))")
+            }
+            t.withUnsafeBytes { p.value = Array($0.bindMemory(to: Float.self)) }
+        }
+    }
+
+    public func checkpoint() -> Checkpoint {
+        var c = Checkpoint()
+        for p in ordered { c.append(p.name, Tensor(p.value, shape: p.shape)) }
+        return c
+    }
+
+    /// Marks the parameters a spec fixes (MXNet's fixed_param_names) and returns the resolution.
+    @discardableResult
+    public func freeze(_ spec: FreezeSpec) throws -> FreezeReport {
+        let report = try Freeze.resolve(spec, against: ordered.map { TensorInfo(name: $0.name, role: .arg, dtype: .float32, shape: $0.shape) })
+        let frozen = Set(report.frozen.map(\.name))
+        for p in ordered { p.fixed = frozen.contains(p.name) }
+        return report
+    }
+
+    public func zeroGrads() {
+        for p in ordered where !p.fixed { p.grad.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+    }
+}
