@@ -30,7 +30,7 @@ let package = Package(
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ParamKit"]),
         // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
-        .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit"], path: "bench/ParamKitBench"),
+        .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit", "Engine", "COpenBLAS"], path: "bench/ParamKitBench"),
     ]
 )
 

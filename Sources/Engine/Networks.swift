@@ -54,9 +54,12 @@ struct Backbone {
         layers.firstIndex { !params[$0.name + "_weight"].fixed || !params[$0.name + "_bias"].fixed }
     }
 
-    /// Backward from the feature gradient; stops below the lowest trainable layer.
-    func backward(_ dFeature: Blob, _ params: ParameterSet, cache: Cache) {
-        guard let lowest = lowestTrainable(params) else { return }
+    /// Backward from the feature gradient; stops below the lowest trainable layer. Returns what was
+    /// computed per layer ("conv3_2: dW db dX"), for tests and logs.
+    @discardableResult
+    func backward(_ dFeature: Blob, _ params: ParameterSet, cache: Cache) -> [String] {
+        var trace: [String] = []
+        guard let lowest = lowestTrainable(params) else { return trace }
         var dy = dFeature
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
             let layer = layers[i]
@@ -70,9 +73,11 @@ struct Backbone {
                                         inputGrad: i > lowest)
                 }
             }
+            trace.append("\(layer.name):" + (w.fixed ? "" : " dW") + (b.fixed ? "" : " db") + (dx == nil ? "" : " dX"))
             guard let dx else { break }
             dy = dx
         }
+        return trace
     }
 }
 
@@ -90,6 +95,8 @@ public final class RPNNetwork {
     public let params: ParameterSet
     let backbone: Backbone
     let conv3x3: Convolution, cls: Convolution, bbox: Convolution
+    /// What the last backward computed in the backbone, top layer first ("conv3_1: dW db").
+    public private(set) var backwardTrace: [String] = []
 
     public init(_ def: NetworkDefinition) {
         definition = def
@@ -148,8 +155,9 @@ public final class RPNNetwork {
             for i in 0..<dr.count { dr.data[i] += d.data[i] }
         }
         let needFeature = backbone.lowestTrainable(params) != nil
+        backwardTrace = []
         if let df = backwardConv(conv3x3, "rpn_conv_3x3", ReLU.backward(dr, output: r), input: f, inputGrad: needFeature) {
-            backbone.backward(df, params, cache: cache)
+            backwardTrace = backbone.backward(df, params, cache: cache)
         }
         return Metrics.classification(prob: prob, label: label, l1: l1)
     }
@@ -176,6 +184,8 @@ public final class RCNNNetwork {
     /// Dropout probability (0.5 in the reference; 0 turns it off, e.g. to compare with MXNet exactly).
     public var dropout: Float = 0.5
     public var generator: SeededGenerator
+    /// What the last backward computed in the backbone, top layer first.
+    public private(set) var backwardTrace: [String] = []
 
     public init(_ def: NetworkDefinition, seed: UInt64 = 0) {
         definition = def
@@ -232,8 +242,9 @@ public final class RCNNNetwork {
         let dd6 = backwardFC(fc7, "fc7", dh7, input: d6, inputGrad: true)!
         let dh6 = ReLU.backward(dropout > 0 ? Dropout(p: dropout).backward(dd6, mask: mask6) : dd6, output: h6)
         let needFeature = backbone.lowestTrainable(params) != nil
+        backwardTrace = []
         if let dPooled = backwardFC(fc6, "fc6", dh6, input: pooled, inputGrad: needFeature) {
-            backbone.backward(roiPool.backward(dPooled, argmax: argmax, dataShape: f.shape), params, cache: cache)
+            backwardTrace = backbone.backward(roiPool.backward(dPooled, argmax: argmax, dataShape: f.shape), params, cache: cache)
         }
         return Metrics.classification(prob: prob, label: label, l1: l1)
     }

@@ -55,6 +55,26 @@ struct GradientCheckTests {
         checkGradient("conv db", x: b, analytic: gb, probes: 5, rng: &rng) { dot(conv.forward(x, weight: w, bias: $0).data, r) }
     }
 
+    @Test func tiledConvolutionEqualsUntiled() {
+        var rng = RandomSource(150)
+        let whole = Convolution(kernel: (3, 3), stride: (2, 1), pad: (1, 1), numFilter: 3)
+        var tiled = whole
+        tiled.tileElements = 40   // a tile of one output row at a time
+        let x = rng.blob([2, 2, 11, 9])
+        let w = rng.floats(3 * 2 * 9), b = rng.floats(3)
+        let y = whole.forward(x, weight: w, bias: b)
+        #expect(tiled.forward(x, weight: w, bias: b).data.elementsEqual(y.data) { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+        let dy = rng.blob(y.shape)
+        func grads(_ conv: Convolution) -> ([Float], [Float]) {
+            var gw = [Float](repeating: 0, count: w.count)
+            let dx = gw.withUnsafeMutableBufferPointer { conv.backward(dy, input: x, weight: w, gradWeight: $0.baseAddress, gradBias: nil, inputGrad: true)! }
+            return (dx.data, gw)
+        }
+        let (dx1, gw1) = grads(whole), (dx2, gw2) = grads(tiled)
+        #expect(dx1.elementsEqual(dx2) { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        #expect(gw1.elementsEqual(gw2) { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
     @Test("fully connected gradients", arguments: 0..<4)
     func fullyConnected(seed: UInt64) {
         var rng = RandomSource(seed + 200)

@@ -1,4 +1,4 @@
-// ParamKit's side of bench/run.py: times one library operation on a given file (one warm-up, then
+// ParamKit's side of bench/run.py (and, for the engine, bench/engine.py; see EngineBench.swift): times one library operation on a given file (one warm-up, then
 // the median of N runs) and prints JSON. Peak memory is measured by the driver around this process.
 //
 //   ParamKitBench load FILE            read every tensor into memory
@@ -7,6 +7,7 @@
 //   ParamKitBench digest FILE          XXH64 over every tensor already in memory
 //   ParamKitBench memcpy FILE          copy the checkpoint's bytes into a warm buffer (bandwidth ceiling)
 
+import Engine
 import Foundation
 import ParamKit
 
@@ -17,6 +18,25 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 }
 
 let args = CommandLine.arguments
+if args.count >= 2, ["engine-step", "train", "conv-gflops"].contains(args[1]) {
+    do {
+        if let t = args.firstIndex(of: "--threads").flatMap({ Int(args[$0 + 1]) }) { Threads.set(t) }
+        switch args[1] {
+        case "engine-step":
+            try EngineBench.step(dir: args[2], stage: args[3], out: args[4])
+        case "train":
+            let iters = args.firstIndex(of: "--iters").flatMap { Int(args[$0 + 1]) } ?? 3
+            let freeze = args.firstIndex(of: "--freeze").map { args[$0 + 1] } ?? "FIXED_PARAMS"
+            print(try EngineBench.train(net: args[2], stage: args[3], height: Int(args[4])!, width: Int(args[5])!, iters: iters, freeze: freeze))
+        default:
+            print(EngineBench.convGFlops())
+        }
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("ParamKitBench: \(error)\n".utf8))
+        exit(2)
+    }
+}
 guard args.count >= 3 else {
     FileHandle.standardError.write(Data("usage: ParamKitBench load|save|save-nosync|digest|memcpy FILE [OUT] [--repeat N]\n".utf8))
     exit(2)

@@ -1,12 +1,14 @@
 // Convolution (cross-correlation, weight OIHW, optional bias) as im2col + sgemm, with backward to
-// the weights, the bias and (when asked) the data. Columns are rebuilt in backward instead of kept,
-// so memory stays at one image's columns.
+// the weights, the bias and (when asked) the data. Columns are built a tile of output rows at a
+// time (about 8 MB) and rebuilt in backward instead of kept.
 
 public struct Convolution: Sendable {
     public var kernel: (h: Int, w: Int)
     public var stride: (h: Int, w: Int)
     public var pad: (h: Int, w: Int)
     public var numFilter: Int
+    /// Column-buffer budget in floats (2M = 8 MB) that sets the rows per tile.
+    var tileElements = 2 << 20
 
     public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), pad: (Int, Int) = (0, 0), numFilter: Int) {
         self.kernel = (kernel.0, kernel.1)
@@ -22,6 +24,12 @@ public struct Convolution: Sendable {
     /// 1×1, stride 1, no padding: the input already is the column matrix.
     var isPointwise: Bool { kernel == (1, 1) && stride == (1, 1) && pad == (0, 0) }
 
+    /// Output rows per im2col tile: the column buffer stays near 8 MB however large the image, so
+    /// im2col, sgemm and col2im work in cache instead of streaming a gigabyte-sized matrix.
+    func tileRows(kdim: Int, outW: Int, outH: Int) -> Int {
+        max(1, min(outH, tileElements / max(kdim * outW, 1)))
+    }
+
     public func forward(_ x: Blob, weight: [Float], bias: [Float]?) -> Blob {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let out = outputShape(x.shape)
@@ -29,7 +37,8 @@ public struct Convolution: Sendable {
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
         var y = Blob(zeros: out)
-        var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * spatial)
+        let rows = tileRows(kdim: kdim, outW: wo, outH: ho)
+        var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * rows * wo)
         x.data.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 y.data.withUnsafeMutableBufferPointer { yp in
@@ -43,11 +52,15 @@ public struct Convolution: Sendable {
                         if isPointwise {
                             // Y[O, HW] = W[O, C] · X[C, HW] (+ bias already in Y)
                             sgemm(m: numFilter, n: spatial, k: kdim, a: wp.baseAddress!, lda: kdim, b: xi, ldb: spatial, beta: beta, c: yi, ldc: spatial)
-                        } else {
-                            col.withUnsafeMutableBufferPointer { cp in
-                                im2col(xi, channels: c, height: h, width: w, outH: ho, outW: wo, into: cp.baseAddress!)
-                                // Y[O, HoWo] = W[O, CKK] · col[CKK, HoWo]
-                                sgemm(m: numFilter, n: spatial, k: kdim, a: wp.baseAddress!, lda: kdim, b: cp.baseAddress!, ldb: spatial, beta: beta, c: yi, ldc: spatial)
+                            continue
+                        }
+                        col.withUnsafeMutableBufferPointer { cp in
+                            for r0 in Swift.stride(from: 0, to: ho, by: rows) {
+                                let r1 = min(ho, r0 + rows), cols = (r1 - r0) * wo
+                                im2col(xi, channels: c, height: h, width: w, rows: r0..<r1, outW: wo, into: cp.baseAddress!)
+                                // Y[O, tile] = W[O, CKK] · col[CKK, tile]
+                                sgemm(m: numFilter, n: cols, k: kdim, a: wp.baseAddress!, lda: kdim, b: cp.baseAddress!, ldb: cols,
+                                      beta: beta, c: yi + r0 * wo, ldc: spatial)
                             }
                         }
                     }
@@ -64,8 +77,9 @@ public struct Convolution: Sendable {
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         var dx: Blob? = inputGrad ? Blob(zeros: x.shape) : nil
-        var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * spatial)
-        var dcol = [Float](repeating: 0, count: inputGrad && !isPointwise ? kdim * spatial : 0)
+        let rows = tileRows(kdim: kdim, outW: wo, outH: ho)
+        var col = [Float](repeating: 0, count: isPointwise || gradWeight == nil ? 0 : kdim * rows * wo)
+        var dcol = [Float](repeating: 0, count: inputGrad && !isPointwise ? kdim * rows * wo : 0)
         dy.data.withUnsafeBufferPointer { dyp in
             x.data.withUnsafeBufferPointer { xp in
                 weight.withUnsafeBufferPointer { wp in
@@ -91,19 +105,24 @@ public struct Convolution: Sendable {
                             }
                             continue
                         }
-                        if let gradWeight {
-                            col.withUnsafeMutableBufferPointer { cp in
-                                im2col(xi, channels: c, height: h, width: w, outH: ho, outW: wo, into: cp.baseAddress!)
-                                // dW[O, CKK] += dY[O, HoWo] · colᵀ[HoWo, CKK]
-                                sgemm(transB: true, m: numFilter, n: kdim, k: spatial, a: dyi, lda: spatial, b: cp.baseAddress!, ldb: spatial, beta: 1, c: gradWeight, ldc: kdim)
+                        for r0 in Swift.stride(from: 0, to: ho, by: rows) {
+                            let r1 = min(ho, r0 + rows), cols = (r1 - r0) * wo
+                            if let gradWeight {
+                                col.withUnsafeMutableBufferPointer { cp in
+                                    im2col(xi, channels: c, height: h, width: w, rows: r0..<r1, outW: wo, into: cp.baseAddress!)
+                                    // dW[O, CKK] += dY[O, tile] · colᵀ[tile, CKK]
+                                    sgemm(transB: true, m: numFilter, n: kdim, k: cols, a: dyi + r0 * wo, lda: spatial, b: cp.baseAddress!, ldb: cols,
+                                          beta: 1, c: gradWeight, ldc: kdim)
+                                }
                             }
-                        }
-                        if inputGrad {
-                            dcol.withUnsafeMutableBufferPointer { dcp in
-                                // dcol[CKK, HoWo] = Wᵀ[CKK, O] · dY[O, HoWo], then scattered back onto dX
-                                sgemm(transA: true, m: kdim, n: spatial, k: numFilter, a: wp.baseAddress!, lda: kdim, b: dyi, ldb: spatial, c: dcp.baseAddress!, ldc: spatial)
-                                dx!.data.withUnsafeMutableBufferPointer { dxp in
-                                    col2im(dcp.baseAddress!, channels: c, height: h, width: w, outH: ho, outW: wo, into: dxp.baseAddress! + i * c * h * w)
+                            if inputGrad {
+                                dcol.withUnsafeMutableBufferPointer { dcp in
+                                    // dcol[CKK, tile] = Wᵀ[CKK, O] · dY[O, tile], then scattered back onto dX
+                                    sgemm(transA: true, m: kdim, n: cols, k: numFilter, a: wp.baseAddress!, lda: kdim, b: dyi + r0 * wo, ldb: spatial,
+                                          c: dcp.baseAddress!, ldc: cols)
+                                    dx!.data.withUnsafeMutableBufferPointer { dxp in
+                                        col2im(dcp.baseAddress!, channels: c, height: h, width: w, rows: r0..<r1, outW: wo, into: dxp.baseAddress! + i * c * h * w)
+                                    }
                                 }
                             }
                         }
@@ -114,9 +133,11 @@ public struct Convolution: Sendable {
         return dx
     }
 
-    /// col[(c·KH + kh)·KW + kw, oh·Wo + ow] = x[c, oh·s − p + kh, ow·s − p + kw] (0 outside).
-    func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outH: Int, outW: Int,
+    /// col[(c·KH + kh)·KW + kw, (oh − rows.lower)·Wo + ow] = x[c, oh·s − p + kh, ow·s − p + kw] (0 outside),
+    /// for the output rows `rows`.
+    func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, rows: Range<Int>, outW: Int,
                 into col: UnsafeMutablePointer<Float>) {
+        let outH = rows.count
         let (kh, kw, sh, sw, ph, pw) = (kernel.h, kernel.w, stride.h, stride.w, pad.h, pad.w)
         let shared = SendableBox((x, col))
         parallelFor(channels) { range in
@@ -125,7 +146,7 @@ public struct Convolution: Sendable {
                 for i in 0..<kh {
                     for j in 0..<kw {
                         var dst = col + ((c * kh + i) * kw + j) * outH * outW
-                        for oh in 0..<outH {
+                        for oh in rows {
                             let ih = oh * sh - ph + i
                             if ih < 0 || ih >= height {
                                 dst.update(repeating: 0, count: outW); dst += outW; continue
@@ -153,8 +174,9 @@ public struct Convolution: Sendable {
     }
 
     /// The adjoint of im2col: every column entry is added back onto the input position it came from.
-    func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int, outH: Int, outW: Int,
+    func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int, rows: Range<Int>, outW: Int,
                 into x: UnsafeMutablePointer<Float>) {
+        let outH = rows.count
         let (kh, kw, sh, sw, ph, pw) = (kernel.h, kernel.w, stride.h, stride.w, pad.h, pad.w)
         let shared = SendableBox((x, col))
         parallelFor(channels) { range in
@@ -163,7 +185,7 @@ public struct Convolution: Sendable {
                 for i in 0..<kh {
                     for j in 0..<kw {
                         var src = col + ((c * kh + i) * kw + j) * outH * outW
-                        for oh in 0..<outH {
+                        for oh in rows {
                             let ih = oh * sh - ph + i
                             if ih >= 0 && ih < height {
                                 let row = x + (c * height + ih) * width

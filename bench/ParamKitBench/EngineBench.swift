@@ -1,0 +1,175 @@
+// The engine's side of the benchmarks and of the whole-network check against MXNet:
+//   engine-step DIR STAGE OUT   one training step from bench/mx_train_step.py --dump-init DIR files;
+//                               writes OUT/STAGE_grads.params (grad:NAME, out:…) and OUT/STAGE_after1.params
+//   train NET STAGE H W [--iters N] [--freeze SPEC]   ms per training iteration (forward, backward, SGD)
+//   conv-gflops                 conv forward+backward GFLOP/s at VGG16 and tiny-vgg shapes, with the
+//                               OpenBLAS sgemm rate measured in the same run
+
+import COpenBLAS
+import Engine
+import Foundation
+import ParamKit
+
+enum EngineBench {
+    static func blob(_ t: Tensor?, _ what: String) throws -> Blob {
+        guard let t, t.dtype == .float32 else { throw UsageError("missing or non-float32 \(what)") }
+        return t.withUnsafeBytes { Blob(shape: t.shape, data: Array($0.bindMemory(to: Float.self))) }
+    }
+
+    static func step(dir: String, stage: String, out: String) throws {
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(stage)_meta.json"))) as! [String: Any]
+        let def = try NetworkDefinition.named(meta["net"] as! String)
+        let initial = try Formats.load(path: "\(dir)/\(stage)_params.params")
+        let batch = try Formats.load(path: "\(dir)/\(stage)_batch.params")
+        let fixed = meta["fixed_param_names"] as! [String]
+        let opt = meta["optimizer_params"] as! [String: Double]
+        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: opt["learning_rate"]!, steps: []), momentum: Float(opt["momentum"]!),
+                      wd: Float(opt["wd"]!), clipGradient: Float(opt["clip_gradient"]!), rescaleGrad: Float(opt["rescale_grad"]!))
+        let params: ParameterSet
+        var outputs = Checkpoint()
+        if stage == "rpn" {
+            let net = RPNNetwork(def)
+            params = net.params
+            try params.load(initial, file: dir)
+            try params.freeze(FreezeSpec(entries: fixed, mode: .exact))
+            let label = try blob(batch["arg:label"], "label").data
+            _ = net.forwardBackward(data: try blob(batch["arg:data"], "data"), label: label,
+                                    bboxTarget: try blob(batch["arg:bbox_target"], "bbox_target"), bboxWeight: try blob(batch["arg:bbox_weight"], "bbox_weight"))
+        } else {
+            let net = RCNNNetwork(def)
+            net.dropout = (meta["dropout"] as? Bool ?? false) ? 0.5 : 0
+            params = net.params
+            try params.load(initial, file: dir)
+            try params.freeze(FreezeSpec(entries: fixed, mode: .exact))
+            let rois = try blob(batch["arg:rois"], "rois"), label = try blob(batch["arg:label"], "label")
+            let target = try blob(batch["arg:bbox_target"], "bbox_target"), weight = try blob(batch["arg:bbox_weight"], "bbox_weight")
+            let r = rois.shape[1], c4 = target.shape[2]
+            _ = net.forwardBackward(data: try blob(batch["arg:data"], "data"), rois: Blob(shape: [r, 5], data: rois.data), label: label.data,
+                                    bboxTarget: Blob(shape: [r, c4], data: target.data), bboxWeight: Blob(shape: [r, c4], data: weight.data))
+        }
+        for p in params.ordered where !p.fixed { outputs.append("grad:" + p.name, Tensor(p.grad, shape: p.shape)) }
+        outputs.metadata = ["mxnet.keys": "plain"]
+        try Formats.save(outputs, to: "\(out)/\(stage)_grads.params")
+        sgd.step(params)
+        try Formats.save(params.checkpoint(), to: "\(out)/\(stage)_after1.params")
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+
+    static func train(net name: String, stage: String, height: Int, width: Int, iters: Int, freeze: String) throws -> String {
+        let def = try NetworkDefinition.named(name)
+        var rng = SeededGenerator(seed: 1)
+        func blob(_ shape: [Int], _ range: ClosedRange<Float>) -> Blob {
+            Blob(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: range, using: &rng) })
+        }
+        func initialise(_ params: ParameterSet) {
+            for p in params.ordered {
+                var g = SeededGenerator(seed: 7, name: p.name)
+                let fanIn = p.shape.dropFirst().reduce(1, *)
+                let std = p.name.hasSuffix("_bias") ? 0 : (p.name.hasPrefix("rpn_") || p.name.hasPrefix("cls_score") ? 0.01
+                          : p.name.hasPrefix("bbox_pred") ? 0.001 : (2.0 / Double(fanIn)).squareRoot())
+                p.value.withUnsafeMutableBufferPointer { g.fillNormal($0, std: std) }
+            }
+        }
+        let spec = freeze == "none" ? FreezeSpec(entries: []) : FreezeSpec.preset(freeze, family: .vgg)!
+        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: 0.001, steps: []))
+        let data = blob([1, 3, height, width], -128...128)
+        var times: [Double] = []
+        var feature = (0, 0)
+        if stage == "rpn" {
+            let net = RPNNetwork(def)
+            initialise(net.params)
+            try net.params.freeze(spec)
+            let (fh, fw) = net.featureSize(height: height, width: width)
+            feature = (fh, fw)
+            let a = def.anchors, n = a * fh * fw
+            // 256 labelled anchors (64 fg, 192 bg), the rest ignored, as the reference batch.
+            var label = [Float](repeating: -1, count: n)
+            var idx = Array(0..<n); idx.shuffle(using: &rng)
+            for (k, i) in idx.prefix(256).enumerated() { label[i] = k < 64 ? 1 : 0 }
+            let target = blob([1, 4 * a, fh, fw], -0.5...0.5)
+            var weight = Blob(zeros: target.shape)
+            for i in 0..<n where label[i] == 1 {
+                let (aa, hw) = (i / (fh * fw), i % (fh * fw))
+                for k in 0..<4 { weight.data[(4 * aa + k) * fh * fw + hw] = 1 }
+            }
+            for i in 0..<(iters + 2) {
+                let t0 = now()
+                net.params.zeroGrads()
+                _ = net.forwardBackward(data: data, label: label, bboxTarget: target, bboxWeight: weight)
+                sgd.step(net.params)
+                if i >= 2 { times.append((now() - t0) * 1000) }
+            }
+        } else {
+            let net = RCNNNetwork(def, seed: 3)
+            initialise(net.params)
+            try net.params.freeze(spec)
+            let c = def.classes, r = 128
+            var rois: [Float] = [], label: [Float] = []
+            var target = Blob(zeros: [r, 4 * c]), weight = Blob(zeros: [r, 4 * c])
+            for k in 0..<r {
+                let x1 = Float.random(in: 0...Float(width - 32), using: &rng), y1 = Float.random(in: 0...Float(height - 32), using: &rng)
+                rois += [0, x1, y1, min(Float(width - 1), x1 + Float.random(in: 16...200, using: &rng)), min(Float(height - 1), y1 + Float.random(in: 16...200, using: &rng))]
+                let cls = k < 32 ? Int.random(in: 1..<c, using: &rng) : 0
+                label.append(Float(cls))
+                if cls > 0 { for j in 0..<4 { target.data[k * 4 * c + 4 * cls + j] = Float.random(in: -1...1, using: &rng); weight.data[k * 4 * c + 4 * cls + j] = 1 } }
+            }
+            let roiBlob = Blob(shape: [r, 5], data: rois)
+            feature = RPNNetwork(def).featureSize(height: height, width: width)
+            for i in 0..<(iters + 2) {
+                let t0 = now()
+                net.params.zeroGrads()
+                _ = net.forwardBackward(data: data, rois: roiBlob, label: label, bboxTarget: target, bboxWeight: weight)
+                sgd.step(net.params)
+                if i >= 2 { times.append((now() - t0) * 1000) }
+            }
+        }
+        return #"{"net": "\#(name)", "stage": "\#(stage)", "height": \#(height), "width": \#(width), "threads": \#(Threads.count), "freeze": "\#(freeze)", "median_ms": \#(median(times)), "runs_ms": \#(times), "feature_shape": [\#(feature.0), \#(feature.1)]}"#
+    }
+
+    /// GFLOP/s of convolution forward + backward (weights and data) per layer shape, and the sgemm rate.
+    static func convGFlops() -> String {
+        var lines: [String] = []
+        // sgemm peak: 2048³ NN, best of 5.
+        let n = 2048
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        var best = 0.0
+        for _ in 0..<5 {
+            let t0 = now()
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+            best = max(best, 2 * pow(Double(n), 3) / (now() - t0) / 1e9)
+        }
+        lines.append(#"{"kind": "sgemm", "n": \#(n), "gflops": \#(best)}"#)
+        // (name, in channels, out channels, height, width) of VGG16 at 600×1000, and tiny-vgg at the same size.
+        let vgg: [(String, Int, Int, Int, Int)] = [
+            ("conv1_2", 64, 64, 600, 1000), ("conv2_2", 128, 128, 300, 500), ("conv3_3", 256, 256, 150, 250),
+            ("conv4_3", 512, 512, 75, 125), ("conv5_3", 512, 512, 37, 62)]
+        let tiny: [(String, Int, Int, Int, Int)] = [
+            ("tiny conv1_2", 4, 4, 600, 1000), ("tiny conv2_2", 8, 8, 300, 500), ("tiny conv3_3", 8, 8, 150, 250),
+            ("tiny conv4_3", 16, 16, 75, 125), ("tiny conv5_3", 16, 16, 37, 62)]
+        for (name, cin, cout, h, w) in vgg + tiny {
+            let conv = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: cout)
+            let x = Blob(shape: [1, cin, h, w], data: [Float](repeating: 0.1, count: cin * h * w))
+            let weight = [Float](repeating: 0.01, count: cout * cin * 9), bias = [Float](repeating: 0, count: cout)
+            var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: cout)
+            let flops = 3.0 * 2 * Double(cout * cin * 9) * Double(h * w)   // forward + dW + dX
+            var times: [Double] = []
+            for i in 0..<4 {
+                let t0 = now()
+                let y = conv.forward(x, weight: weight, bias: bias)
+                _ = gw.withUnsafeMutableBufferPointer { gwp in
+                    gb.withUnsafeMutableBufferPointer { gbp in
+                        conv.backward(y, input: x, weight: weight, gradWeight: gwp.baseAddress, gradBias: gbp.baseAddress, inputGrad: true)
+                    }
+                }
+                if i > 0 { times.append(now() - t0) }
+            }
+            let t = times.min()!
+            lines.append(#"{"kind": "conv", "layer": "\#(name)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(flops / t / 1e9 / best)}"#)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
