@@ -53,11 +53,21 @@ public struct SGD: Sendable {
     public static func update(weight: inout [Float], grad: [Float], mom: inout [Float], lr: Float, wd: Float,
                               momentum: Float, rescale: Float, clip: Float) {
         let lrwd = lr * wd
-        for i in 0..<weight.count {
-            var g = rescale * grad[i]
-            if clip >= 0 { g = min(max(g, -clip), clip) }
-            mom[i] = momentum * mom[i] - lrwd * weight[i] - lr * g
-            weight[i] += mom[i]
+        weight.withUnsafeMutableBufferPointer { w in
+            mom.withUnsafeMutableBufferPointer { m in
+                grad.withUnsafeBufferPointer { g in
+                    let shared = SendableBox((w.baseAddress!, m.baseAddress!, g.baseAddress!))
+                    parallelFor(w.count, minimumPerThread: 1 << 16) { range in
+                        let (w, m, g) = shared.value
+                        for i in range {
+                            var gi = rescale * g[i]
+                            if clip >= 0 { gi = min(max(gi, -clip), clip) }
+                            m[i] = momentum * m[i] - lrwd * w[i] - lr * gi
+                            w[i] += m[i]
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -2,6 +2,8 @@
 // the weights, the bias and (when asked) the data. Columns are built a tile of output rows at a
 // time (about 8 MB) and rebuilt in backward instead of kept.
 
+import COpenBLAS
+
 public struct Convolution: Sendable {
     public var kernel: (h: Int, w: Int)
     public var stride: (h: Int, w: Int)
@@ -23,6 +25,8 @@ public struct Convolution: Sendable {
 
     /// 1×1, stride 1, no padding: the input already is the column matrix.
     var isPointwise: Bool { kernel == (1, 1) && stride == (1, 1) && pad == (0, 0) }
+
+    func ones(_ n: Int) -> [Float] { [Float](repeating: 1, count: n) }
 
     /// Output rows per im2col tile: the column buffer stays near 8 MB however large the image, so
     /// im2col, sgemm and col2im work in cache instead of streaming a gigabyte-sized matrix.
@@ -87,10 +91,10 @@ public struct Convolution: Sendable {
                         let dyi = dyp.baseAddress! + i * numFilter * spatial
                         let xi = xp.baseAddress! + i * c * h * w
                         if let gradBias {
-                            for o in 0..<numFilter {
-                                var s: Float = 0
-                                for j in 0..<spatial { s += dyi[o * spatial + j] }
-                                gradBias[o] += s
+                            // dB[O] += dY[O, HW] · 1
+                            ones(spatial).withUnsafeBufferPointer { one in
+                                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(numFilter), Int32(spatial), 1, dyi, Int32(spatial),
+                                            one.baseAddress, 1, 1, gradBias, 1)
                             }
                         }
                         if isPointwise {

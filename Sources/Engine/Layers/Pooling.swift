@@ -57,14 +57,23 @@ public struct MaxPool2x2: Sendable {
 
 /// ReLU: max(x, 0); the gradient is 0 where x ≤ 0 (MXNet's choice at exactly 0).
 public enum ReLU {
-    public static func forward(_ x: Blob) -> Blob {
-        Blob(shape: x.shape, data: x.data.map { max($0, 0) })
+    /// Takes its input by value (`consuming`), so a temporary is rectified in place without a copy.
+    public static func forward(_ x: consuming Blob) -> Blob {
+        var y = x
+        y.data.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count where !(p[i] > 0) { p[i] = 0 }
+        }
+        return y
     }
 
     /// Backward from the forward *output* (y > 0 exactly where x > 0).
-    public static func backward(_ dy: Blob, output y: Blob) -> Blob {
+    public static func backward(_ dy: consuming Blob, output y: Blob) -> Blob {
         var dx = dy
-        for i in 0..<dx.count where !(y.data[i] > 0) { dx.data[i] = 0 }
+        y.data.withUnsafeBufferPointer { yp in
+            dx.data.withUnsafeMutableBufferPointer { p in
+                for i in 0..<p.count where !(yp[i] > 0) { p[i] = 0 }
+            }
+        }
         return dx
     }
 }
