@@ -66,6 +66,24 @@ struct FreezeTrainingTests {
         #expect(net.params["conv2_2_weight"].grad.allSatisfy { $0 == 0 })
     }
 
+    @Test func aTrainingStepIsDeterministicForAFixedThreadCount() throws {
+        func run() throws -> [[Float]] {
+            let net = RPNNetwork(try NetworkDefinition.named("tiny-vgg", width: 2))
+            Self.initialised(net.params, seed: 4)
+            try net.params.freeze(FreezeSpec.preset("FIXED_PARAMS", family: .vgg)!)
+            var rng = RandomSource(10)
+            let (data, label, target, weight) = rpnBatch(net, height: 96, width: 128, rng: &rng)
+            var sgd = SGD(schedule: MultiFactorSchedule(baseLR: 0.01, steps: []))
+            for _ in 0..<2 {
+                net.params.zeroGrads()
+                _ = net.forwardBackward(data: data, label: label, bboxTarget: target, bboxWeight: weight)
+                sgd.step(net.params)
+            }
+            return net.params.ordered.map(\.value)
+        }
+        #expect(try run() == run())
+    }
+
     @Test func rcnnTrainsHeadAndFreezesBackbone() throws {
         let net = RCNNNetwork(try NetworkDefinition.named("tiny-vgg"), seed: 3)
         Self.initialised(net.params, seed: 3)
