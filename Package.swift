@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),
         // Float32 NCHW layers with forward/backward on OpenBLAS, the detection networks, SGD.
         .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS"]),
+        // Anchors, box coding, targets, the Proposal op, NMS, roi sampling, VOC metrics.
+        .target(name: "Detection", dependencies: ["Engine", "ParamKit"]),
         // The command-line tool: parse, call the library, render.
         .executableTarget(name: "paramkit", dependencies: [
             "ParamKit",
@@ -29,6 +31,7 @@ let package = Package(
         ]),
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ParamKit"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Engine", "ParamKit"]),
         // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
         .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit", "Engine", "COpenBLAS"], path: "bench/ParamKitBench"),
     ]
