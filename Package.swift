@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ParamKit"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Engine", "ParamKit"]),
         // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
-        .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit", "Engine", "COpenBLAS"], path: "bench/ParamKitBench"),
+        .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit", "Engine", "Detection", "COpenBLAS"], path: "bench/ParamKitBench"),
     ]
 )
 

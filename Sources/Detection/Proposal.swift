@@ -3,6 +3,7 @@
 // −1 (small boxes grown by m/2, not re-clipped), a stable sort, pre-NMS top-N, greedy NMS and
 // exactly post-NMS-top-N output rows, cycling through the kept boxes when NMS keeps fewer.
 
+import Engine
 import Foundation
 
 public struct ProposalConfig: Sendable {
@@ -58,39 +59,56 @@ public enum Proposal {
         let minSize = c.minSize * scale
         var x1 = [Float](repeating: 0, count: count), y1 = x1, x2 = x1, y2 = x1, score = x1
         let plane = fh * fw
-        for h in 0..<fh {
-            for w in 0..<fw {
-                for k in 0..<a {
-                    let i = (h * fw + w) * a + k
-                    let ax1 = base[4 * k] + Float(w) * stride, ay1 = base[4 * k + 1] + Float(h) * stride
-                    let ax2 = base[4 * k + 2] + Float(w) * stride, ay2 = base[4 * k + 3] + Float(h) * stride
-                    let bw = ax2 - ax1 + 1, bh = ay2 - ay1 + 1
-                    let cx = ax1 + Float(0.5 * Double(bw - 1)), cy = ay1 + Float(0.5 * Double(bh - 1))
-                    let cell = h * fw + w
-                    let dx = bboxPred[(4 * k) * plane + cell], dy = bboxPred[(4 * k + 1) * plane + cell]
-                    let dw = bboxPred[(4 * k + 2) * plane + cell], dh = bboxPred[(4 * k + 3) * plane + cell]
-                    let pcx = dx * bw + cx, pcy = dy * bh + cy
-                    let pw = expf(dw) * bw, ph = expf(dh) * bh
-                    var bx1 = Float(Double(pcx) - 0.5 * Double(pw - 1)), by1 = Float(Double(pcy) - 0.5 * Double(ph - 1))
-                    var bx2 = Float(Double(pcx) + 0.5 * Double(pw - 1)), by2 = Float(Double(pcy) + 0.5 * Double(ph - 1))
-                    bx1 = max(min(bx1, imW - 1), 0); by1 = max(min(by1, imH - 1), 0)
-                    bx2 = max(min(bx2, imW - 1), 0); by2 = max(min(by2, imH - 1), 0)
-                    var s = clsProb[(a + k) * plane + cell]
-                    if h >= validH || w >= validW { s = -1 }
-                    if bx2 - bx1 + 1 < minSize || by2 - by1 + 1 < minSize {
-                        bx1 -= minSize / 2; by1 -= minSize / 2; bx2 += minSize / 2; by2 += minSize / 2
-                        s = -1
+        x1.withUnsafeMutableBufferPointer { px1 in y1.withUnsafeMutableBufferPointer { py1 in
+        x2.withUnsafeMutableBufferPointer { px2 in y2.withUnsafeMutableBufferPointer { py2 in
+        score.withUnsafeMutableBufferPointer { ps in base.withUnsafeBufferPointer { pb in
+            let out = SendableBox((px1.baseAddress!, py1.baseAddress!, px2.baseAddress!, py2.baseAddress!, ps.baseAddress!,
+                                   pb.baseAddress!, clsProb.baseAddress!, bboxPred.baseAddress!))
+            parallelFor(fh, minimumPerThread: 8) { rows in
+                let (x1, y1, x2, y2, score, base, prob, pred) = out.value
+                for h in rows {
+                    for w in 0..<fw {
+                        let cell = h * fw + w
+                        let padded = h >= validH || w >= validW
+                        for k in 0..<a {
+                            let i = cell * a + k
+                            let ax1 = base[4 * k] + Float(w) * stride, ay1 = base[4 * k + 1] + Float(h) * stride
+                            let ax2 = base[4 * k + 2] + Float(w) * stride, ay2 = base[4 * k + 3] + Float(h) * stride
+                            let bw = ax2 - ax1 + 1, bh = ay2 - ay1 + 1
+                            // MXNet mixes float and double here (0.5 is a double literal); so do we.
+                            let cx = ax1 + Float(0.5 * Double(bw - 1)), cy = ay1 + Float(0.5 * Double(bh - 1))
+                            let dx = pred[(4 * k) * plane + cell], dy = pred[(4 * k + 1) * plane + cell]
+                            let dw = pred[(4 * k + 2) * plane + cell], dh = pred[(4 * k + 3) * plane + cell]
+                            let pcx = dx * bw + cx, pcy = dy * bh + cy
+                            let pw = expf(dw) * bw, ph = expf(dh) * bh
+                            var bx1 = Float(Double(pcx) - 0.5 * Double(pw - 1)), by1 = Float(Double(pcy) - 0.5 * Double(ph - 1))
+                            var bx2 = Float(Double(pcx) + 0.5 * Double(pw - 1)), by2 = Float(Double(pcy) + 0.5 * Double(ph - 1))
+                            bx1 = max(min(bx1, imW - 1), 0); by1 = max(min(by1, imH - 1), 0)
+                            bx2 = max(min(bx2, imW - 1), 0); by2 = max(min(by2, imH - 1), 0)
+                            var s = padded ? -1 : prob[(a + k) * plane + cell]
+                            if bx2 - bx1 + 1 < minSize || by2 - by1 + 1 < minSize {
+                                bx1 -= minSize / 2; by1 -= minSize / 2; bx2 += minSize / 2; by2 += minSize / 2
+                                s = -1
+                            }
+                            x1[i] = bx1; y1[i] = by1; x2[i] = bx2; y2[i] = by2; score[i] = s
+                        }
                     }
-                    x1[i] = bx1; y1[i] = by1; x2[i] = bx2; y2[i] = by2; score[i] = s
                 }
             }
+        } } } } } }
+        // Stable descending sort: ties keep anchor order (the −1 rows in practice). Sorting packed
+        // (score, index) keys is several times faster than a comparator over indices.
+        var keys = [UInt64](repeating: 0, count: count)
+        for i in 0..<count {
+            let bits = score[i].bitPattern
+            let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000   // order-preserving map to UInt32
+            keys[i] = UInt64(~ascending) << 32 | UInt64(i)
         }
-        // Stable descending sort: ties keep anchor order (the −1 rows in practice).
-        var order = Array(0..<count)
-        order.sort { score[$0] > score[$1] || (score[$0] == score[$1] && $0 < $1) }
+        keys.sort()
         let pre = c.preNMSTopN > 0 ? min(c.preNMSTopN, count) : count
+        let order = keys.prefix(pre).map { Int($0 & 0xFFFF_FFFF) }
         let post = c.postNMSTopN
-        let keep = nms(order: Array(order.prefix(pre)), x1: x1, y1: y1, x2: x2, y2: y2, threshold: c.threshold, limit: min(post, pre))
+        let keep = nms(order: order, x1: x1, y1: y1, x2: x2, y2: y2, threshold: c.threshold, limit: min(post, pre))
         var boxes = [Float](repeating: 0, count: 4 * post), scores = [Float](repeating: 0, count: post)
         if !keep.isEmpty {
             for r in 0..<post {
@@ -106,26 +124,57 @@ public enum Proposal {
     /// kept one is > threshold. Survivors are compacted after each kept box, so the work is the sum of
     /// the surviving candidates rather than candidates × kept.
     static func nms(order: [Int], x1: [Float], y1: [Float], x2: [Float], y2: [Float], threshold: Float, limit: Int) -> [Int] {
-        var cx1 = order.map { x1[$0] }, cy1 = order.map { y1[$0] }, cx2 = order.map { x2[$0] }, cy2 = order.map { y2[$0] }
-        var area = [Float](repeating: 0, count: order.count)
-        for i in 0..<order.count { area[i] = (cx2[i] - cx1[i] + 1) * (cy2[i] - cy1[i] + 1) }
+        let n0 = order.count
+        var buf = [Float](repeating: 0, count: 5 * n0)
         var ids = order
         var keep: [Int] = []
-        var n = ids.count
-        while n > 0 && keep.count < limit {
-            // The first survivor is the best remaining box.
-            keep.append(ids[0])
-            let bx1 = cx1[0], by1 = cy1[0], bx2 = cx2[0], by2 = cy2[0], ba = area[0]
-            var m = 0
-            for j in 1..<max(n, 1) where j < n {
-                let w = max(0, min(bx2, cx2[j]) - max(bx1, cx1[j]) + 1)
-                let h = max(0, min(by2, cy2[j]) - max(by1, cy1[j]) + 1)
-                let inter = w * h
-                if inter / (ba + area[j] - inter) > threshold { continue }
-                cx1[m] = cx1[j]; cy1[m] = cy1[j]; cx2[m] = cx2[j]; cy2[m] = cy2[j]; area[m] = area[j]; ids[m] = ids[j]
-                m += 1
+        keep.reserveCapacity(limit)
+        buf.withUnsafeMutableBufferPointer { b in
+            let (cx1, cy1, cx2, cy2, area) = (b.baseAddress!, b.baseAddress! + n0, b.baseAddress! + 2 * n0, b.baseAddress! + 3 * n0, b.baseAddress! + 4 * n0)
+            for (k, i) in order.enumerated() {
+                cx1[k] = x1[i]; cy1[k] = y1[i]; cx2[k] = x2[i]; cy2[k] = y2[i]
+                area[k] = (x2[i] - x1[i] + 1) * (y2[i] - y1[i] + 1)
             }
-            n = m
+            ids.withUnsafeMutableBufferPointer { idp in
+                let id = idp.baseAddress!
+                var n = n0
+                while n > 0 && keep.count < limit {
+                    // The first survivor is the best remaining box.
+                    keep.append(id[0])
+                    let bx1 = cx1[0], by1 = cy1[0], bx2 = cx2[0], by2 = cy2[0], ba = area[0]
+                    // Large candidate lists: both halves are filtered on their own core, then joined.
+                    let parts = n > 16384 ? 2 : 1
+                    let total = n
+                    var counts = [0, 0]
+                    counts.withUnsafeMutableBufferPointer { cnt in
+                        let shared = SendableBox((cx1, cy1, cx2, cy2, area, id, cnt.baseAddress!))
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            let (cx1, cy1, cx2, cy2, area, id, cnt) = shared.value
+                            let lo = part == 0 ? 1 : (total + 1) / 2, hi = parts == 1 || part == 1 ? total : (total + 1) / 2
+                            var m = lo - (part == 0 ? 1 : 0)
+                            let start = m
+                            for j in lo..<max(hi, lo) {
+                                let w = max(0, min(bx2, cx2[j]) - max(bx1, cx1[j]) + 1)
+                                let h = max(0, min(by2, cy2[j]) - max(by1, cy1[j]) + 1)
+                                let inter = w * h
+                                // Branch-free compaction: always copy, advance only for a survivor.
+                                cx1[m] = cx1[j]; cy1[m] = cy1[j]; cx2[m] = cx2[j]; cy2[m] = cy2[j]; area[m] = area[j]; id[m] = id[j]
+                                m &+= inter / (ba + area[j] - inter) > threshold ? 0 : 1
+                            }
+                            cnt[part] = m - start
+                        }
+                    }
+                    var m = counts[0]
+                    if parts == 2 {
+                        // Move the second half's survivors down behind the first half's.
+                        let from = (n + 1) / 2, c = counts[1]
+                        for arr in [cx1, cy1, cx2, cy2, area] { (arr + m).update(from: arr + from, count: c) }
+                        (id + m).update(from: id + from, count: c)
+                        m += c
+                    }
+                    n = m
+                }
+            }
         }
         return keep
     }

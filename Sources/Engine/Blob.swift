@@ -49,8 +49,8 @@ public enum Threads {
 
 /// Runs `body(range)` over `0..<n` split into contiguous chunks, one per thread. Each index is
 /// handled by exactly one chunk, so results do not depend on scheduling.
-@inline(__always)
-func parallelFor(_ n: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+@inlinable
+public func parallelFor(_ n: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
     let parts = min(Threads.count, max(1, n / max(minimumPerThread, 1)))
     if parts <= 1 { body(0..<n); return }
     withoutActuallyEscaping(body) { body in
@@ -62,7 +62,8 @@ func parallelFor(_ n: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Vo
     }
 }
 
-struct SendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// Hands pointers to parallel workers that touch disjoint parts of them.
+public struct SendableBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

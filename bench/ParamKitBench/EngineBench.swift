@@ -2,10 +2,13 @@
 //   engine-step DIR STAGE OUT   one training step from bench/mx_train_step.py --dump-init DIR files;
 //                               writes OUT/STAGE_grads.params (grad:NAME, out:…) and OUT/STAGE_after1.params
 //   train NET STAGE H W [--iters N] [--freeze SPEC]   ms per training iteration (forward, backward, SGD)
+//   proposal IN OUT PRE POST    the Proposal op on IN's cls_prob/bbox_pred/im_info (.params), timed
+//                               (median of 20 after 3 warm-ups); the rows go to OUT for comparison
 //   conv-gflops                 conv forward+backward GFLOP/s at VGG16 and tiny-vgg shapes, with the
 //                               OpenBLAS sgemm rate measured in the same run
 
 import COpenBLAS
+import Detection
 import Engine
 import Foundation
 import ParamKit
@@ -52,6 +55,32 @@ enum EngineBench {
         try Formats.save(outputs, to: "\(out)/\(stage)_grads.params")
         sgd.step(params)
         try Formats.save(params.checkpoint(), to: "\(out)/\(stage)_after1.params")
+    }
+
+    static func proposal(input: String, output: String, pre: Int, post: Int) throws -> String {
+        let c = try Formats.load(path: input)
+        let prob = try blob(c["arg:cls_prob"], "cls_prob"), deltas = try blob(c["arg:bbox_pred"], "bbox_pred"), info = try blob(c["arg:im_info"], "im_info")
+        var config = ProposalConfig()
+        config.preNMSTopN = pre
+        config.postNMSTopN = post
+        let (fh, fw) = (prob.shape[2], prob.shape[3])
+        var result: Proposals?
+        var times: [Double] = []
+        for i in 0..<23 {
+            let t0 = now()
+            result = prob.data.withUnsafeBufferPointer { p in
+                deltas.data.withUnsafeBufferPointer { d in
+                    Proposal.run(clsProb: p, bboxPred: d, height: fh, width: fw, imInfo: (info.data[0], info.data[1], info.data[2]), config: config)
+                }
+            }
+            if i >= 3 { times.append((now() - t0) * 1000) }
+        }
+        var out = Checkpoint()
+        out.append("boxes", Tensor(result!.boxes, shape: [post, 4]))
+        out.append("scores", Tensor(result!.scores, shape: [post]))
+        out.metadata = ["mxnet.keys": "plain"]
+        try Formats.save(out, to: output)
+        return #"{"op": "proposal", "pre": \#(pre), "post": \#(post), "median_ms": \#(median(times)), "kept": \#(result!.kept)}"#
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }

@@ -18,12 +18,14 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 }
 
 let args = CommandLine.arguments
-if args.count >= 2, ["engine-step", "train", "conv-gflops"].contains(args[1]) {
+if args.count >= 2, ["engine-step", "train", "conv-gflops", "proposal"].contains(args[1]) {
     do {
         if let t = args.firstIndex(of: "--threads").flatMap({ Int(args[$0 + 1]) }) { Threads.set(t) }
         switch args[1] {
         case "engine-step":
             try EngineBench.step(dir: args[2], stage: args[3], out: args[4])
+        case "proposal":
+            print(try EngineBench.proposal(input: args[2], output: args[3], pre: Int(args[4])!, post: Int(args[5])!))
         case "train":
             let iters = args.firstIndex(of: "--iters").flatMap { Int(args[$0 + 1]) } ?? 3
             let freeze = args.firstIndex(of: "--freeze").map { args[$0 + 1] } ?? "FIXED_PARAMS"
