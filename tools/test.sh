@@ -8,8 +8,9 @@ export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 tools/setup.sh
 echo "== swift test"
 swift test
-echo "== release build"
-swift build -c release --product paramkit
+echo "== release build (the CLI and the bench harness the interop tests drive)"
+swift build -c release
 echo "== interop tests (MXNet 1.9.1, h5py, safetensors)"
 tools/setup-python.sh
-PARAMKIT_BIN="$PWD/.build/release/paramkit" .venv-interop/bin/pytest tools/interop -q -p no:cacheprovider
+PARAMKIT_BIN="$PWD/.build/release/paramkit" PARAMKIT_BENCH_BIN="$PWD/.build/release/ParamKitBench" \
+  .venv-interop/bin/pytest tools/interop -q -p no:cacheprovider
