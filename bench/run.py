@@ -61,7 +61,7 @@ def log(msg):
 
 
 def rss_mb(ru):
-    return round(ru.ru_maxrss / 1024, 1)  # Linux reports KiB
+    return round(ru.ru_maxrss * 1024 / 1e6, 1)  # Linux reports KiB; MB = 10^6 bytes like every size here
 
 
 def last_line(text):
