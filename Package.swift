@@ -13,17 +13,19 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
-        // C shims: HDF5 macros and constants as inline functions; OpenBLAS cblas.h.
+        // C shims: HDF5 macros and constants as inline functions; OpenBLAS cblas.h; libjpeg decode/encode helpers.
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
         // Tensors, checkpoints, file formats and the checkpoint operations.
         .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),
         // Float32 NCHW layers with forward/backward on OpenBLAS, the detection networks, SGD.
         .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS"]),
         // Anchors, box coding, targets, the Proposal op, NMS, roi sampling, VOC metrics.
-        .target(name: "Detection", dependencies: ["Engine", "ParamKit"]),
+        .target(name: "Detection", dependencies: ["Engine", "ParamKit", "CJPEG"]),
         // The command-line tool: parse, call the library, render.
         .executableTarget(name: "paramkit", dependencies: [
             "ParamKit",
