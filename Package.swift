@@ -26,9 +26,11 @@ let package = Package(
         .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS"]),
         // Anchors, box coding, targets, the Proposal op, NMS, roi sampling, VOC metrics.
         .target(name: "Detection", dependencies: ["Engine", "ParamKit", "CJPEG"]),
+        // The stages of alternate training, each reading and writing artifacts only.
+        .target(name: "Stages", dependencies: ["Detection", "Engine", "ParamKit", .product(name: "Yams", package: "Yams")]),
         // The command-line tool: parse, call the library, render.
         .executableTarget(name: "paramkit", dependencies: [
-            "ParamKit",
+            "ParamKit", "Detection", "Stages",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),

@@ -15,7 +15,7 @@ struct InitCommand: ParsableCommand {
         """)
 
     @Option(help: "Network: \(NetworkDefinition.names.joined(separator: ", ")).") var network: String
-    @Option(help: "Pretrained (ImageNet) checkpoint.") var pretrained: String
+    @Option(help: "Pretrained (ImageNet) checkpoint, or 'none' to start every layer from He-normal init (training from scratch).") var pretrained: String
     @Option(help: "Heads to include and randomly initialise: rpn, rcnn or rpn,rcnn.") var heads: String = "rpn,rcnn"
     @Option(help: "Seed for the random heads.") var seed: UInt64 = 0
     @Option(help: "Number of classes including background (default: 21 for vgg16, 4 for tiny-vgg).") var classes: Int?
@@ -28,7 +28,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         let net = try NetworkDefinition.named(network, classes: classes, anchors: anchors, width: width)
-        let reader = try Formats.open(path: options.resolve(pretrained), options: options.readOptions)
+        let reader = pretrained == "none" ? nil : try Formats.open(path: options.resolve(pretrained), options: options.readOptions)
         let headList = heads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let plan = try Init.plan(network: net, pretrained: reader, heads: headList, missing: missing, mismatch: mismatch)
         var digest: String?

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import ParamKit
+import Stages
 
 struct Paramkit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,7 +16,8 @@ struct Paramkit: ParsableCommand {
         version: Provenance.toolVersion,
         subcommands: [Inspect.self, DiffCommand.self, ConvertCommand.self, VerifyCommand.self, CombineCommand.self,
                       FreezeCommand.self, AuditCommand.self, InitCommand.self, RenameCommand.self, CastCommand.self,
-                      BBoxDenormCommand.self, LineageCommand.self])
+                      BBoxDenormCommand.self, LineageCommand.self, DatasetCommand.self, TrainCommand.self, ProposeCommand.self,
+                      EvalCommand.self])
 }
 
 /// Options every reading verb shares.
@@ -61,6 +63,8 @@ enum Main {
         } catch let e as FormatError {
             fail("\(e)")
         } catch let e as UsageError {
+            fail("\(e)")
+        } catch let e as StageError {
             fail("\(e)")
         } catch {
             let code = Paramkit.exitCode(for: error)

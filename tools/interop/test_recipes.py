@@ -9,7 +9,7 @@ import yaml
 from cases import FIXTURES
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+EXAMPLES = sorted((REPO / "examples").glob("combine-*.yaml"))
 
 
 def recipe_validator():
@@ -35,3 +35,11 @@ def test_alternate_training_recipes_reproduce_combine_model(paramkit, path, tmp_
     paramkit("combine", "--recipe", path, FIXTURES / "tiny_vgg_rpn-0001.params",
              FIXTURES / "tiny_vgg_rcnn-0001.params", "-o", out)
     assert out.read_bytes() == (FIXTURES / "combined_expected-0000.params").read_bytes()
+
+
+def test_stage_config_examples_match_schema():
+    schema = json.loads((REPO / "schemas" / "stage-config.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in sorted((REPO / "examples").glob("synth-*.yaml")):
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(path.read_text())))
+        assert not errors, f"{path.name}: " + "; ".join(e.message for e in errors)

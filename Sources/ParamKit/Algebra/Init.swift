@@ -40,14 +40,16 @@ public struct InitPlan: Sendable {
 }
 
 public enum Init {
-    public static func plan(network: NetworkDefinition, pretrained: CheckpointReader, heads: [String],
+    /// `pretrained` nil trains from scratch: every pretrained tensor is drawn He-normal instead
+    /// (N(0, √(2/fan-in)) for weights, zeros for biases).
+    public static func plan(network: NetworkDefinition, pretrained: CheckpointReader?, heads: [String],
                             missing: InitPolicy = .error, mismatch: InitPolicy = .error) throws -> InitPlan {
         let known = Set(network.params.map(\.group)).subtracting(["backbone"])
         for h in heads where !known.contains(h) {
             throw UsageError("unknown head '\(h)' for \(network.name): choose from \(known.sorted().joined(separator: ", "))")
         }
         var index: [String: Int] = [:]
-        for (i, info) in pretrained.entries.enumerated() { index[info.key] = i }
+        for (i, info) in (pretrained?.entries ?? []).enumerated() { index[info.key] = i }
         var rows: [InitPlan.Row] = []
         var used = Set<Int>()
         for spec in network.params where spec.group == "backbone" || heads.contains(spec.group) {
@@ -60,8 +62,11 @@ public enum Init {
             case .zeros:
                 action = .zeros
                 if let i = index[spec.info.key] { used.insert(i) }
+            case .pretrained where pretrained == nil:
+                let fanIn = spec.shape.dropFirst().reduce(1, *)
+                action = spec.name.hasSuffix("_weight") ? .random(std: (2.0 / Double(max(fanIn, 1))).squareRoot()) : .zeros
             case .pretrained:
-                if let i = index[spec.info.key] {
+                if let pretrained, let i = index[spec.info.key] {
                     used.insert(i)
                     let found = pretrained.entries[i]
                     if found.shape == spec.shape && found.dtype == .float32 {
@@ -75,18 +80,18 @@ public enum Init {
             }
             rows.append(.init(spec: spec, action: action))
         }
-        let unused = pretrained.entries.enumerated().filter { !used.contains($0.offset) }.map(\.element)
+        let unused = (pretrained?.entries ?? []).enumerated().filter { !used.contains($0.offset) }.map(\.element)
         return InitPlan(network: network, heads: heads, rows: rows, unused: unused)
     }
 
     /// Writes the planned checkpoint. Random tensors are drawn from a stream seeded by (seed, name).
-    public static func write(_ plan: InitPlan, pretrained: CheckpointReader, seed: UInt64, output: String,
+    public static func write(_ plan: InitPlan, pretrained: CheckpointReader?, seed: UInt64, output: String,
                              format: Formats.Output, progress: ((Int, Int) -> Void)? = nil) throws -> String {
         if let p = plan.problems.first {
             throw UsageError("cannot initialise \(p.spec.name): \(describe(p.action)); pass --missing init / --mismatch init to initialise such tensors like a head")
         }
-        try OutputGuard.refuseOverwrite(output: output, inputs: [pretrained.path])
-        let digests = DigestCache([pretrained])
+        try OutputGuard.refuseOverwrite(output: output, inputs: pretrained.map { [$0.path] } ?? [])
+        let digests = DigestCache(pretrained.map { [$0] } ?? [])
         let w = try Formats.writer(path: output, format: format, entries: plan.rows.map(\.spec.info),
                                    metadata: ["network": plan.network.name, "classes": String(plan.network.classes),
                                               "anchors": String(plan.network.anchors)])
@@ -102,9 +107,9 @@ public enum Init {
             switch initialisation(row.action) {
             case .pretrained:
                 guard case let .pretrained(entry) = row.action else { fatalError("unreachable") }
-                tensor = try pretrained.view(entry)
+                tensor = try pretrained!.view(entry)
                 try digests.record(0, entry, tensor.digest)
-                source = "pretrained"; key = pretrained.entries[entry].key
+                source = "pretrained"; key = pretrained!.entries[entry].key
                 transforms = ["copied"]
             case let .normal(std):
                 var g = SeededGenerator(seed: seed, name: info.key)
@@ -117,7 +122,7 @@ public enum Init {
             try w.write(tensor)
             provenance.lineage.append((info.key, .init(source: source, key: key, transforms: transforms)))
         }
-        provenance.inputs = [.init(label: "pretrained", path: pretrained.path, digest: try digests.rootDigest(0))]
+        if let pretrained { provenance.inputs = [.init(label: "pretrained", path: pretrained.path, digest: try digests.rootDigest(0))] }
         return try w.commit(provenance: provenance.json.compact)
     }
 

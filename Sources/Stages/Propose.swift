@@ -1,0 +1,64 @@
+// Stage: run a trained RPN over every image (unflipped) and keep its proposals in original-image
+// pixels (test_rpn + generate_proposals), reporting recall at IoU 0.5 and 0.7.
+
+import Detection
+import Engine
+import Foundation
+import ParamKit
+
+public enum Propose {
+    public struct Result { public var recall05: Double; public var recall07: Double; public var perImage: Double }
+
+    public static func run(model: String, dataset: DetectionDataset, config: StageConfig, output: String) throws -> Result {
+        let def = try StageSupport.definition(config, classes: dataset.classNames.count)
+        let net = RPNNetwork(def)
+        let checkpoint = try Formats.load(path: model)
+        try StageSupport.initialise(net.params, definition: def, from: checkpoint, file: model, redraw: [], seed: 0)
+        let pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
+        let pc = config.proposalConfig(forTraining: true)
+        var set = ProposalSet(boxes: [], scores: [], imageIDs: [], datasetDigest: dataset.digest, modelDigest: checkpoint.rootDigest)
+        var hits05 = 0, hits07 = 0, objects = 0, total = 0
+        let log = try StageLog(stage: "propose", path: nil)
+        for i in 0..<dataset.count {
+            let image = try dataset.image(i)
+            let (boxes, scores) = try proposals(net, image: image, pre: pre, config: pc)
+            set.boxes.append(boxes); set.scores.append(scores); set.imageIDs.append(image.id)
+            total += scores.count
+            var props: [[Double]] = []
+            for k in Swift.stride(from: 0, to: boxes.count, by: 4) {
+                props.append(boxes[k..<(k + 4)].map { Double($0) })
+            }
+            for (b, d) in zip(image.boxes, image.difficult) where !d {
+                objects += 1
+                let gt: [[Double]] = [[Double(b.x1), Double(b.y1), Double(b.x2), Double(b.y2)]]
+                let best: Double = props.isEmpty ? 0 : (bboxOverlaps(gt, props)[0].max() ?? 0)
+                if best >= 0.5 { hits05 += 1 }
+                if best >= 0.7 { hits07 += 1 }
+            }
+            log.progress(epoch: 1, epochs: 1, step: i + 1, steps: dataset.count, metrics: "")
+        }
+        try set.write(to: output, settings: JSON.object([("operation", .string("propose")), ("tool", .string(Provenance.toolVersion)),
+                                                          ("model", .string(model)), ("dataset", .string(dataset.path)),
+                                                          ("config", .string(config.json))]).compact)
+        return Result(recall05: objects > 0 ? Double(hits05) / Double(objects) : 0, recall07: objects > 0 ? Double(hits07) / Double(objects) : 0,
+                      perImage: dataset.count > 0 ? Double(total) / Double(dataset.count) : 0)
+    }
+
+    /// One image's proposals in original pixels with positive scores (generate_proposals, thresh 0).
+    static func proposals(_ net: RPNNetwork, image: DetectionImage, pre: Preprocess, config: ProposalConfig) throws -> ([Float], [Float]) {
+        let (data, scale, h, w) = pre.blob(image, flip: false)
+        let (prob, delta) = net.predict(data)
+        let r = prob.data.withUnsafeBufferPointer { p in
+            delta.data.withUnsafeBufferPointer { d in
+                Proposal.run(clsProb: p, bboxPred: d, height: prob.shape[2], width: prob.shape[3],
+                             imInfo: (Float(h), Float(w), scale), config: config)
+            }
+        }
+        var boxes: [Float] = [], scores: [Float] = []
+        for k in 0..<r.scores.count where r.scores[k] > 0 {
+            for j in 0..<4 { boxes.append(r.boxes[4 * k + j] / scale) }
+            scores.append(r.scores[k])
+        }
+        return (boxes, scores)
+    }
+}

@@ -1,0 +1,142 @@
+// Settings of the training and proposal stages, with the reference config's defaults
+// (rcnn/config.py; mxnet-rcnn.md §3), loadable from YAML (schemas/stage-config.schema.json).
+
+import Detection
+import Foundation
+import Yams
+
+public struct StageConfig: Codable, Sendable, Equatable {
+    public var network = "tiny-vgg"
+    /// tiny-vgg only: channel multiplier.
+    public var width = 1
+    public var epochs = 8
+    public var lr = 0.001
+    /// Epochs after which the learning rate drops by `lrFactor` (the reference's lr_step '6').
+    public var lrSteps = [6]
+    public var lrFactor = 0.1
+    public var momentum = 0.9
+    public var wd = 0.0005
+    public var clipGradient = 5.0
+    public var seed: UInt64 = 0
+    /// Train on horizontally flipped copies too (append_flipped_images).
+    public var flip = true
+    /// Image scale: short side, capped so the long side stays within `maxSize`.
+    public var scale = 600
+    public var maxSize = 1000
+    public var pixelMeans: [Float] = [123.68, 116.779, 103.939]
+    /// Anchor scales and ratios (ANCHOR_SCALES, ANCHOR_RATIOS); small images want smaller scales.
+    public var anchorScales: [Double] = [8, 16, 32]
+    public var anchorRatios: [Double] = [0.5, 1, 2]
+    // RPN targets (TRAIN.RPN_*).
+    public var rpnBatchSize = 256
+    public var rpnFgFraction = 0.5
+    public var rpnPositiveOverlap = 0.7
+    public var rpnNegativeOverlap = 0.3
+    // Proposals for training the R-CNN (TEST.PROPOSAL_*) and at detection time (TEST.RPN_*).
+    public var proposalPreNMSTopN = 20000
+    public var proposalPostNMSTopN = 2000
+    public var testPreNMSTopN = 6000
+    public var testPostNMSTopN = 300
+    public var rpnNMSThreshold: Float = 0.7
+    public var rpnMinSize: Float = 16
+    // R-CNN sampling (TRAIN.*): rois per image (BATCH_ROIS 128 over BATCH_IMAGES 2), 25 % foreground.
+    public var batchRois = 64
+    public var fgFraction = 0.25
+    public var fgThresh: Float = 0.5
+    public var bgThreshHi: Float = 0.5
+    public var bgThreshLo: Float = 0.0
+    // Detection (TEST.NMS, test.py --thresh).
+    public var nms = 0.3
+    public var scoreThreshold: Float = 0.001
+    /// Dropout in the R-CNN head (the reference's 0.5).
+    public var dropout: Float = 0.5
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case network, width, epochs, lr, lrSteps = "lr_steps", lrFactor = "lr_factor", momentum, wd
+        case clipGradient = "clip_gradient", seed, flip, scale, maxSize = "max_size", pixelMeans = "pixel_means"
+        case anchorScales = "anchor_scales", anchorRatios = "anchor_ratios"
+        case rpnBatchSize = "rpn_batch_size", rpnFgFraction = "rpn_fg_fraction", rpnPositiveOverlap = "rpn_positive_overlap"
+        case rpnNegativeOverlap = "rpn_negative_overlap", proposalPreNMSTopN = "proposal_pre_nms_top_n"
+        case proposalPostNMSTopN = "proposal_post_nms_top_n", testPreNMSTopN = "test_pre_nms_top_n"
+        case testPostNMSTopN = "test_post_nms_top_n", rpnNMSThreshold = "rpn_nms_threshold", rpnMinSize = "rpn_min_size"
+        case batchRois = "batch_rois", fgFraction = "fg_fraction", fgThresh = "fg_thresh", bgThreshHi = "bg_thresh_hi"
+        case bgThreshLo = "bg_thresh_lo", nms, scoreThreshold = "score_threshold", dropout
+    }
+
+    /// Every key is optional in YAML: missing ones keep the reference default.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = StageConfig()
+        network = try c.decodeIfPresent(String.self, forKey: .network) ?? d.network
+        width = try c.decodeIfPresent(Int.self, forKey: .width) ?? d.width
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        lrSteps = try c.decodeIfPresent([Int].self, forKey: .lrSteps) ?? d.lrSteps
+        lrFactor = try c.decodeIfPresent(Double.self, forKey: .lrFactor) ?? d.lrFactor
+        momentum = try c.decodeIfPresent(Double.self, forKey: .momentum) ?? d.momentum
+        wd = try c.decodeIfPresent(Double.self, forKey: .wd) ?? d.wd
+        clipGradient = try c.decodeIfPresent(Double.self, forKey: .clipGradient) ?? d.clipGradient
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        flip = try c.decodeIfPresent(Bool.self, forKey: .flip) ?? d.flip
+        scale = try c.decodeIfPresent(Int.self, forKey: .scale) ?? d.scale
+        maxSize = try c.decodeIfPresent(Int.self, forKey: .maxSize) ?? d.maxSize
+        pixelMeans = try c.decodeIfPresent([Float].self, forKey: .pixelMeans) ?? d.pixelMeans
+        anchorScales = try c.decodeIfPresent([Double].self, forKey: .anchorScales) ?? d.anchorScales
+        anchorRatios = try c.decodeIfPresent([Double].self, forKey: .anchorRatios) ?? d.anchorRatios
+        rpnBatchSize = try c.decodeIfPresent(Int.self, forKey: .rpnBatchSize) ?? d.rpnBatchSize
+        rpnFgFraction = try c.decodeIfPresent(Double.self, forKey: .rpnFgFraction) ?? d.rpnFgFraction
+        rpnPositiveOverlap = try c.decodeIfPresent(Double.self, forKey: .rpnPositiveOverlap) ?? d.rpnPositiveOverlap
+        rpnNegativeOverlap = try c.decodeIfPresent(Double.self, forKey: .rpnNegativeOverlap) ?? d.rpnNegativeOverlap
+        proposalPreNMSTopN = try c.decodeIfPresent(Int.self, forKey: .proposalPreNMSTopN) ?? d.proposalPreNMSTopN
+        proposalPostNMSTopN = try c.decodeIfPresent(Int.self, forKey: .proposalPostNMSTopN) ?? d.proposalPostNMSTopN
+        testPreNMSTopN = try c.decodeIfPresent(Int.self, forKey: .testPreNMSTopN) ?? d.testPreNMSTopN
+        testPostNMSTopN = try c.decodeIfPresent(Int.self, forKey: .testPostNMSTopN) ?? d.testPostNMSTopN
+        rpnNMSThreshold = try c.decodeIfPresent(Float.self, forKey: .rpnNMSThreshold) ?? d.rpnNMSThreshold
+        rpnMinSize = try c.decodeIfPresent(Float.self, forKey: .rpnMinSize) ?? d.rpnMinSize
+        batchRois = try c.decodeIfPresent(Int.self, forKey: .batchRois) ?? d.batchRois
+        fgFraction = try c.decodeIfPresent(Double.self, forKey: .fgFraction) ?? d.fgFraction
+        fgThresh = try c.decodeIfPresent(Float.self, forKey: .fgThresh) ?? d.fgThresh
+        bgThreshHi = try c.decodeIfPresent(Float.self, forKey: .bgThreshHi) ?? d.bgThreshHi
+        bgThreshLo = try c.decodeIfPresent(Float.self, forKey: .bgThreshLo) ?? d.bgThreshLo
+        nms = try c.decodeIfPresent(Double.self, forKey: .nms) ?? d.nms
+        scoreThreshold = try c.decodeIfPresent(Float.self, forKey: .scoreThreshold) ?? d.scoreThreshold
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
+    }
+
+    /// Every key a YAML config may hold.
+    public static var keyNames: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    /// The Proposal op's settings: for dumping proposals (`train`) or at detection time.
+    public func proposalConfig(forTraining: Bool) -> ProposalConfig {
+        var pc = ProposalConfig()
+        pc.scales = anchorScales
+        pc.ratios = anchorRatios
+        pc.preNMSTopN = forTraining ? proposalPreNMSTopN : testPreNMSTopN
+        pc.postNMSTopN = forTraining ? proposalPostNMSTopN : testPostNMSTopN
+        pc.threshold = rpnNMSThreshold
+        pc.minSize = rpnMinSize
+        return pc
+    }
+
+    public static func load(path: String) throws -> StageConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the config") }
+        do { return try YAMLDecoder().decode(StageConfig.self, from: text) } catch {
+            throw StageError("\(path): not a valid stage config: \(error)")
+        }
+    }
+
+    /// The config as JSON for provenance and logs.
+    public var json: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// A stage failed in a way the user can act on (bad input, mismatched artifacts, divergence).
+public struct StageError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,136 @@
+// Stage: train the R-CNN head from an initial checkpoint, a dataset and that dataset's proposals
+// (train_rcnn): gt boxes merged with proposals, flipped copies mirrored, box targets normalised by
+// per-class statistics, sampled rois per image, and de-normalised `_test` weights in every checkpoint.
+
+import Detection
+import Engine
+import Foundation
+import ParamKit
+
+public enum TrainRCNN {
+    /// One roidb entry: an image (maybe flipped) with its candidate boxes in original pixels.
+    struct Entry {
+        var index: Int
+        var flip: Bool
+        var regression: RegressionRoidbEntry
+    }
+
+    public static func run(initPath: String, proposals: String, freeze: FreezeSpec?, dataset: DetectionDataset, config: StageConfig,
+                           output: String) throws -> TrainRPN.Result {
+        let set = try ProposalSet.read(path: proposals)
+        guard set.datasetDigest == dataset.digest, set.imageIDs.count == dataset.count else {
+            throw StageError("\(proposals) was made from another dataset (digest \(set.datasetDigest), \(set.imageIDs.count) images) "
+                             + "than \(dataset.path) (digest \(dataset.digest), \(dataset.count) images); run `paramkit propose` on it first")
+        }
+        let classes = dataset.classNames.count
+        let def = try StageSupport.definition(config, classes: classes)
+        let net = RCNNNetwork(def, seed: config.seed &+ 3)
+        net.dropout = config.dropout
+        let initial = try Formats.load(path: initPath)
+        try StageSupport.initialise(net.params, definition: def, from: initial, file: initPath,
+                                    redraw: ["cls_score_weight", "cls_score_bias", "bbox_pred_weight", "bbox_pred_bias"], seed: config.seed)
+        if let freeze { try net.params.freeze(freeze) }
+
+        var entries: [Entry] = []
+        for i in 0..<dataset.count {
+            let image = try dataset.image(i)
+            guard set.imageIDs[i] == image.id else {
+                throw StageError("\(proposals): image \(i) is '\(set.imageIDs[i])' but the dataset has '\(image.id)'")
+            }
+            for flip in config.flip ? [false, true] : [false] {
+                entries.append(Entry(index: i, flip: flip, regression: roidbEntry(image, proposals: set.boxes[i], flip: flip)))
+            }
+        }
+        var regression = entries.map(\.regression)
+        let (means, stds) = addBBoxRegressionTargets(&regression, numClasses: classes)
+        for k in entries.indices { entries[k].regression = regression[k] }
+        // A training image needs at least one foreground or background roi (filter_roidb).
+        entries = entries.filter { e in e.regression.maxOverlaps.contains { $0 >= config.fgThresh || ($0 < config.bgThreshHi && $0 >= config.bgThreshLo) } }
+
+        let pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
+        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSteps.map { $0 * entries.count }, factor: config.lrFactor),
+                      momentum: Float(config.momentum), wd: Float(config.wd), clipGradient: Float(config.clipGradient))
+        var sampler = SeededSubsampler(seed: config.seed &+ 4)
+        var order = SeededGenerator(seed: config.seed &+ 5)
+        let log = try StageLog(stage: "train-rcnn", path: output + ".log.jsonl")
+        var metrics = RunningMetrics(["RCNNAcc", "RCNNLogLoss", "RCNNL1Loss"])
+        let fgPerImage = Int((config.fgFraction * Double(config.batchRois)).rounded())
+        var lastGood: String?
+        var step = 0
+        let flatMeans = means.flatMap { $0 }, flatStds = stds.flatMap { $0 }
+        for epoch in 1...max(config.epochs, 1) {
+            metrics = RunningMetrics(metrics.names)
+            for (k, e) in entries.shuffled(using: &order).enumerated() {
+                step += 1
+                let image = try dataset.image(e.index)
+                let (data, scale, _, _) = pre.blob(image, flip: e.flip)
+                let r = e.regression
+                let sample = sampleRois(rois: r.boxes, fgRoisPerImage: fgPerImage, roisPerImage: config.batchRois, numClasses: classes,
+                                        labels: r.maxClasses, overlaps: r.maxOverlaps, bboxTargets: r.bboxTargets,
+                                        fgThresh: config.fgThresh, bgThreshHi: config.bgThreshHi, bgThreshLo: config.bgThreshLo, sampler: &sampler)
+                let n = sample.rois.count
+                guard n > 0 else { continue }
+                let rois = Blob(shape: [n, 5], data: sample.rois.flatMap { [0, $0[0] * scale, $0[1] * scale, $0[2] * scale, $0[3] * scale] })
+                let targets = Blob(shape: [n, 4 * classes], data: sample.bboxTargets.flatMap { $0 })
+                let weights = Blob(shape: [n, 4 * classes], data: sample.bboxWeights.flatMap { $0 })
+                net.params.zeroGrads()
+                let l = net.forwardBackward(data: data, rois: rois, label: sample.labels.map(Float.init), bboxTarget: targets, bboxWeight: weights)
+                if !l.logLoss.isFinite || !l.l1Loss.isFinite || StageSupport.nonFinite(net.params) != nil {
+                    let tensor = StageSupport.nonFinite(net.params) ?? "the loss"
+                    throw StageError("train rcnn: NaN/Inf at step \(step) (epoch \(epoch), image \(image.id)) in \(tensor); "
+                                     + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
+                }
+                sgd.step(net.params)
+                metrics.add(0, sum: l.accuracy * Double(l.labelled), count: Double(l.labelled))
+                metrics.add(1, sum: l.logLoss * Double(l.labelled), count: Double(l.labelled))
+                metrics.add(2, sum: l.l1Loss, count: Double(sample.labels.filter { $0 > 0 }.count))
+                log.progress(epoch: epoch, epochs: config.epochs, step: k + 1, steps: entries.count, metrics: metrics.text)
+                if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + metrics.json) }
+            }
+            let path = StageSupport.epochPath(output, epoch)
+            try TrainRPN.save(net.params, to: path, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config, freeze: freeze,
+                              epoch: epoch, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
+            lastGood = path
+            log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + metrics.json)
+        }
+        let digest = try TrainRPN.save(net.params, to: output, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config,
+                                       freeze: freeze, epoch: config.epochs, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
+        return TrainRPN.Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)))
+    }
+
+    /// gt rows (non-difficult) first with overlap 1, then the proposals with their best IoU and its class.
+    static func roidbEntry(_ image: DetectionImage, proposals: [Float], flip: Bool) -> RegressionRoidbEntry {
+        let w = Float(image.width)
+        func mirrored(_ b: [Float]) -> [Float] { flip ? [w - b[2] - 1, b[1], w - b[0] - 1, b[3]] : b }
+        let gt = zip(image.boxes, zip(image.labels, image.difficult)).filter { !$0.1.1 }
+        let gtBoxes = gt.map { mirrored([$0.0.x1, $0.0.y1, $0.0.x2, $0.0.y2]) }
+        let gtClasses = gt.map { $0.1.0 }
+        let props = stride(from: 0, to: proposals.count, by: 4).map { mirrored(Array(proposals[$0..<($0 + 4)])) }
+        var overlaps = [Float](repeating: 1, count: gtBoxes.count), classes = gtClasses
+        if !gtBoxes.isEmpty && !props.isEmpty {
+            let iou = bboxOverlaps(props.map { $0.map(Double.init) }, gtBoxes.map { $0.map(Double.init) })
+            for row in iou {
+                var best = 0
+                for j in row.indices where row[j] > row[best] { best = j }
+                overlaps.append(Float(row[best]))
+                classes.append(row[best] > 0 ? gtClasses[best] : 0)
+            }
+        } else {
+            overlaps += [Float](repeating: 0, count: props.count)
+            classes += [Int](repeating: 0, count: props.count)
+        }
+        return RegressionRoidbEntry(boxes: gtBoxes + props, maxOverlaps: overlaps, maxClasses: classes)
+    }
+
+    /// bbox_pred_weight_test / bbox_pred_bias_test (reference §5) from the per-class statistics.
+    static func denormalised(_ params: ParameterSet, means: [Double], stds: [Double]) -> [(String, Tensor)] {
+        let w = params["bbox_pred_weight"], b = params["bbox_pred_bias"]
+        let rows = w.shape[0], cols = w.shape[1]
+        var wt = w.value, bt = b.value
+        for r in 0..<rows {
+            for c in 0..<cols { wt[r * cols + c] = w.value[r * cols + c] * Float(stds[r]) }
+            bt[r] = b.value[r] * Float(stds[r]) + Float(means[r])
+        }
+        return [("bbox_pred_weight_test", Tensor(wt, shape: w.shape)), ("bbox_pred_bias_test", Tensor(bt, shape: b.shape))]
+    }
+}

@@ -1,0 +1,90 @@
+// Stage: train the RPN from an initial checkpoint on a dataset (train_rpn): anchor targets per
+// image, SGD with the reference's schedule, frozen layers honoured, a checkpoint every epoch.
+
+import Detection
+import Engine
+import Foundation
+import ParamKit
+
+public enum TrainRPN {
+    public struct Result { public var output: String; public var digest: String; public var metrics: [String: Double] }
+
+    /// `keepHeads`: keep rpn_* from the init file instead of re-drawing them as the reference does.
+    public static func run(initPath: String, freeze: FreezeSpec?, dataset: DetectionDataset, config: StageConfig,
+                           output: String, keepHeads: Bool = false) throws -> Result {
+        let def = try StageSupport.definition(config, classes: dataset.classNames.count)
+        let net = RPNNetwork(def)
+        let initial = try Formats.load(path: initPath)
+        let heads = Set(net.params.ordered.map(\.name).filter { $0.hasPrefix("rpn_") })
+        let redraw = keepHeads ? heads.filter { initial["arg:" + $0] == nil } : heads
+        try StageSupport.initialise(net.params, definition: def, from: initial, file: initPath, redraw: redraw, seed: config.seed)
+        if let freeze { try net.params.freeze(freeze) }
+        let pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
+        let entries = (0..<dataset.count).flatMap { i in config.flip ? [(i, false), (i, true)] : [(i, false)] }
+        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSteps.map { $0 * entries.count }, factor: config.lrFactor),
+                      momentum: Float(config.momentum), wd: Float(config.wd), clipGradient: Float(config.clipGradient))
+        var targetConfig = AnchorTargetConfig()
+        targetConfig.batchSize = config.rpnBatchSize
+        targetConfig.fgFraction = config.rpnFgFraction
+        targetConfig.positiveOverlap = config.rpnPositiveOverlap
+        targetConfig.negativeOverlap = config.rpnNegativeOverlap
+        var sampler = SeededSubsampler(seed: config.seed &+ 1)
+        var order = SeededGenerator(seed: config.seed &+ 2)
+        let log = try StageLog(stage: "train-rpn", path: output + ".log.jsonl")
+        var lastGood: String?
+        var metrics = RunningMetrics(["RPNAcc", "RPNLogLoss", "RPNL1Loss"])
+        var step = 0
+        for epoch in 1...max(config.epochs, 1) {
+            metrics = RunningMetrics(metrics.names)
+            for (k, (index, flip)) in entries.shuffled(using: &order).enumerated() {
+                step += 1
+                let image = try dataset.image(index)
+                let (data, scale, h, w) = pre.blob(image, flip: flip)
+                let gt = zip(pre.boxes(image, flip: flip, scale: scale), zip(image.labels, image.difficult))
+                    .filter { !$0.1.1 }.map { [$0.0.x1, $0.0.y1, $0.0.x2, $0.0.y2, Float($0.1.0)] }
+                let (fh, fw) = net.featureSize(height: h, width: w)
+                let t = assignAnchor(featureHeight: fh, featureWidth: fw, gtBoxes: gt, imInfo: (Double(h), Double(w), Double(scale)),
+                                     scales: config.anchorScales, ratios: config.anchorRatios, config: targetConfig, sampler: &sampler)
+                let shape = [1, 4 * def.anchors, fh, fw]
+                net.params.zeroGrads()
+                let l = net.forwardBackward(data: data, label: t.label, bboxTarget: Blob(shape: shape, data: t.bboxTarget),
+                                            bboxWeight: Blob(shape: shape, data: t.bboxWeight))
+                if !l.logLoss.isFinite || !l.l1Loss.isFinite || StageSupport.nonFinite(net.params) != nil {
+                    let tensor = StageSupport.nonFinite(net.params) ?? "the loss"
+                    throw StageError("train rpn: NaN/Inf at step \(step) (epoch \(epoch), image \(image.id)) in \(tensor); "
+                                     + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
+                }
+                sgd.step(net.params)
+                metrics.add(0, sum: l.accuracy * Double(l.labelled), count: Double(l.labelled))
+                metrics.add(1, sum: l.logLoss * Double(l.labelled), count: Double(l.labelled))
+                metrics.add(2, sum: l.l1Loss, count: Double(t.foregroundCount))
+                log.progress(epoch: epoch, epochs: config.epochs, step: k + 1, steps: entries.count, metrics: metrics.text)
+                if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + metrics.json) }
+            }
+            let path = StageSupport.epochPath(output, epoch)
+            try save(net.params, to: path, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config, freeze: freeze, epoch: epoch)
+            lastGood = path
+            log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + metrics.json)
+        }
+        let digest = try save(net.params, to: output, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config,
+                              freeze: freeze, epoch: config.epochs)
+        return Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)))
+    }
+
+    @discardableResult
+    static func save(_ params: ParameterSet, to path: String, operation: String, initPath: String, dataset: DetectionDataset,
+                     config: StageConfig, freeze: FreezeSpec?, epoch: Int, extra: [(String, Tensor)] = []) throws -> String {
+        var c = params.checkpoint()
+        for (name, t) in extra { c.append(name, t) }
+        c.metadata = ["epoch": String(epoch), "network": config.network, "classes": dataset.classNames.joined(separator: ",")]
+        var p = Provenance(operation: operation)
+        p.inputs = [.init(label: "init", path: initPath, digest: (try? Formats.open(path: initPath).storedRootDigest ?? nil) ?? "")]
+        p.settings = [("dataset", .string(dataset.path)), ("dataset_digest", .string(dataset.digest)), ("config", .string(config.json)),
+                      ("frozen", .array((freeze?.entries ?? []).map { .string($0) })), ("epoch", .int(epoch))]
+        let frozen = Set(params.ordered.filter(\.fixed).map(\.name))
+        p.lineage = c.tensors.map { t in
+            (t.info.key, .init(source: "init", key: t.info.key, transforms: [frozen.contains(t.info.name) ? "frozen" : "trained"]))
+        }
+        return try Formats.save(c, to: path, provenance: p)
+    }
+}

@@ -1,0 +1,227 @@
+// `paramkit dataset …`, `paramkit train rpn|rcnn`, `paramkit propose`, `paramkit eval`: the stages of
+// alternate training, each reading and writing artifacts only.
+
+import ArgumentParser
+import Detection
+import Engine
+import Foundation
+import ParamKit
+import Stages
+import Yams
+
+/// Config for a stage: reference defaults, then a YAML file, then `--set key=value` overrides.
+struct StageOptions: ParsableArguments {
+    @Option(help: "Stage config in YAML (schemas/stage-config.schema.json); missing keys keep the reference defaults.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: "Override one config value, e.g. --set epochs=2 --set lr_steps=[1] (repeatable).")
+    var overrides: [String] = []
+
+    @Option(help: "Threads for OpenBLAS and the engine's loops (default: all cores).")
+    var threads: Int?
+
+    func resolve() throws -> StageConfig {
+        var dict: [String: Any] = [:]
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else { throw UsageError("\(config): cannot read the config") }
+            guard let loaded = try Yams.load(yaml: text) as? [String: Any]? else { throw UsageError("\(config): not a YAML mapping") }
+            dict = loaded ?? [:]
+        }
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "=") else { throw ValidationError("--set needs key=value, got '\(o)'") }
+            dict[String(o[..<eq])] = try Yams.load(yaml: String(o[o.index(after: eq)...]))
+        }
+        let known = Set(StageConfig.keyNames)
+        if let unknown = dict.keys.first(where: { !known.contains($0) }) {
+            throw UsageError("unknown config key '\(unknown)'; known keys: \(known.sorted().joined(separator: ", "))")
+        }
+        if let threads { Threads.set(threads) }
+        do {
+            return try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
+        } catch {
+            throw UsageError("invalid stage config: \(error)")
+        }
+    }
+}
+
+func openDataset(_ path: String, split: String) throws -> DetectionDataset {
+    try Datasets.open(path: path, split: split)
+}
+
+func freezeSpec(_ text: String?, names: [String]) throws -> FreezeSpec? {
+    guard let text, text != "none" else { return nil }
+    return try FreezeSpec.parse(text, family: .vgg, names: names)
+}
+
+struct DatasetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dataset",
+        abstract: "Make, import and inspect detection datasets (the paramkit.dataset HDF5 image store).",
+        subcommands: [Synth.self, ImportVOC.self, InspectDataset.self])
+
+    struct Synth: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a deterministic synthetic detection set: coloured shapes on textured backgrounds.",
+            discussion: "Example: paramkit dataset synth --images 200 --size 128 --classes 3 -o synth.h5")
+        @Option(help: "Number of images.") var images = 200
+        @Option(help: "Image side in pixels.") var size = 128
+        @Option(help: "Number of object classes (shapes).") var classes = 3
+        @Option(help: "Seed; the same seed gives the same bytes.") var seed: UInt64 = 0
+        @Option(name: [.short, .customLong("output")], help: "Output store (.h5).") var output: String
+
+        func run() throws {
+            let digest = try SyntheticDataset.writeStore(count: images, size: size, classes: classes, seed: seed, to: output)
+            let names = SyntheticDataset.classNames(classes: classes).dropFirst()
+            Render.out("wrote \(output): \(images) images, classes \(names.joined(separator: ", ")), digest \(digest)")
+        }
+    }
+
+    struct ImportVOC: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-voc",
+            abstract: "Import a Pascal-VOC directory (Annotations, JPEGImages, ImageSets/Main) into an image store.",
+            discussion: "Example: paramkit dataset import-voc data/VOCdevkit/VOC2007 --split trainval -o voc07-trainval.h5")
+        @Argument(help: "VOC directory (the one holding Annotations/ and JPEGImages/).") var directory: String
+        @Option(help: "ImageSets/Main split.") var split = "trainval"
+        @Option(name: [.short, .customLong("output")], help: "Output store (.h5).") var output: String
+
+        func run() throws {
+            let digest = try Datasets.importVOC(directory: directory, split: split, to: output, progress: Render.progress("import-voc"))
+            Render.out("wrote \(output): digest \(digest)")
+        }
+    }
+
+    struct InspectDataset: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Summarise a dataset: images, sizes, objects per class.")
+        @Argument(help: "Image store (.h5) or VOC directory.") var path: String
+        @Option(help: "VOC split.") var split = "trainval"
+        @Flag(help: "JSON output.") var json = false
+
+        func run() throws {
+            let d = try openDataset(path, split: split)
+            var perClass = [Int](repeating: 0, count: d.classNames.count), difficult = 0
+            var minSide = Int.max, maxSide = 0
+            for i in 0..<d.count {
+                let image = try d.image(i)
+                minSide = min(minSide, min(image.height, image.width)); maxSide = max(maxSide, max(image.height, image.width))
+                for (l, dd) in zip(image.labels, image.difficult) { perClass[l] += 1; if dd { difficult += 1 } }
+            }
+            if json {
+                Render.out(JSON.object([("path", .string(d.path)), ("images", .int(d.count)), ("digest", .string(d.digest)),
+                                        ("classes", .object(zip(d.classNames, perClass).dropFirst().map { ($0, .int($1)) })),
+                                        ("difficult", .int(difficult))]).pretty)
+                return
+            }
+            Render.out("\(d.path): \(d.count) images (sides \(d.count > 0 ? "\(minSide)…\(maxSide)" : "-") px), digest \(d.digest)")
+            Render.out(Render.table(["class", "objects"], zip(d.classNames, perClass).dropFirst().map { [$0, String($1)] }, right: [1]))
+            if difficult > 0 { Render.out("\(difficult) objects marked difficult") }
+        }
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a stage of alternate training: the RPN or the R-CNN.",
+        subcommands: [RPN.self, RCNN.self])
+
+    struct RPN: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rpn",
+            abstract: "Train the RPN from an initial checkpoint (rpn_* heads re-drawn N(0, 0.01) as the reference does).",
+            discussion: """
+            Writes OUT-0001…OUT-NNNN (one checkpoint per epoch, atomically), OUT itself after the last epoch, and \
+            OUT.log.jsonl with the metrics RPNAcc, RPNLogLoss and RPNL1Loss.
+            Example: paramkit train rpn --init init.h5 --freeze FIXED_PARAMS --data synth.h5 -o model/rpn1.h5 --set epochs=4
+            """)
+        @Option(help: "Initial checkpoint (from `paramkit init`, or an R-CNN for stage 3).") var `init`: String
+        @Option(help: "Freeze spec: FIXED_PARAMS, FIXED_PARAMS_SHARED, a,b,c, @FILE or none.") var freeze = "FIXED_PARAMS"
+        @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
+        @Option(help: "VOC split.") var split = "trainval"
+        @Flag(help: "Keep rpn_* from the init file instead of re-drawing them.") var keepHeads = false
+        @Option(name: [.short, .customLong("output")], help: "Output checkpoint.") var output: String
+        @OptionGroup var stage: StageOptions
+
+        func run() throws {
+            let config = try stage.resolve()
+            let dataset = try openDataset(data, split: split)
+            let names = NetworkDefinition.names.contains(config.network)
+                ? try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name) : []
+            let r = try TrainRPN.run(initPath: `init`, freeze: freezeSpec(freeze, names: names), dataset: dataset, config: config,
+                                     output: output, keepHeads: keepHeads)
+            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+        }
+    }
+
+    struct RCNN: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rcnn",
+            abstract: "Train the R-CNN from an initial checkpoint and a proposals file (cls_score/bbox_pred re-drawn).",
+            discussion: """
+            Every checkpoint also holds bbox_pred_weight_test / bbox_pred_bias_test, de-normalised by the per-class \
+            target statistics. Refuses proposals made from another dataset.
+            Example: paramkit train rcnn --init init.h5 --proposals rpn1.proposals.h5 --data synth.h5 -o model/rcnn1.h5
+            """)
+        @Option(help: "Initial checkpoint.") var `init`: String
+        @Option(help: "Proposals from `paramkit propose` on the same dataset.") var proposals: String
+        @Option(help: "Freeze spec: FIXED_PARAMS, FIXED_PARAMS_SHARED, a,b,c, @FILE or none.") var freeze = "FIXED_PARAMS"
+        @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
+        @Option(help: "VOC split.") var split = "trainval"
+        @Option(name: [.short, .customLong("output")], help: "Output checkpoint.") var output: String
+        @OptionGroup var stage: StageOptions
+
+        func run() throws {
+            let config = try stage.resolve()
+            let dataset = try openDataset(data, split: split)
+            let names = try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name)
+            let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: freezeSpec(freeze, names: names), dataset: dataset,
+                                      config: config, output: output)
+            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+        }
+    }
+}
+
+struct ProposeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "propose",
+        abstract: "Run a trained RPN over a dataset and write its proposals (original-image pixels), with recall.",
+        discussion: "Example: paramkit propose --model model/rpn1.h5 --data synth.h5 -o rpn1.proposals.h5")
+    @Option(help: "RPN checkpoint.") var model: String
+    @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
+    @Option(help: "VOC split.") var split = "trainval"
+    @Option(name: [.short, .customLong("output")], help: "Output proposals file.") var output: String
+    @OptionGroup var stage: StageOptions
+
+    func run() throws {
+        let config = try stage.resolve()
+        let r = try Propose.run(model: model, dataset: try openDataset(data, split: split), config: config, output: output)
+        Render.out(String(format: "wrote %@: %.1f proposals per image; recall@0.5 %.4f, recall@0.7 %.4f", output, r.perImage, r.recall05, r.recall07))
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Detect with a combined model and report AP per class and mAP (VOC07 11-point and area).",
+        discussion: "Example: paramkit eval --model model/final.h5 --data test.h5")
+    @Option(help: "Combined checkpoint (RPN + R-CNN).") var model: String
+    @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
+    @Option(help: "VOC split.") var split = "test"
+    @Flag(help: "JSON output.") var json = false
+    @OptionGroup var stage: StageOptions
+
+    func run() throws {
+        let config = try stage.resolve()
+        let r = try Evaluate.run(model: model, dataset: try openDataset(data, split: split), config: config)
+        if json {
+            Render.out(JSON.object([("classes", .object(zip(r.classNames, zip(r.ap07, r.apArea)).map {
+                ($0, .object([("ap_07", .double($1.0)), ("ap_area", .double($1.1))])) })),
+                                    ("map_07", .double(r.map07)), ("map_area", .double(r.mapArea)),
+                                    ("images_per_second", .double(r.imagesPerSecond))]).pretty)
+            return
+        }
+        Render.out(Render.table(["class", "AP (07)", "AP (area)"], zip(r.classNames, zip(r.ap07, r.apArea)).map {
+            [$0, String(format: "%.4f", $1.0), String(format: "%.4f", $1.1)] }, right: [1, 2]))
+        Render.out(String(format: "mAP (07 11-point) %.4f, mAP (area) %.4f; %.1f images/s", r.map07, r.mapArea, r.imagesPerSecond))
+    }
+}
