@@ -7,7 +7,7 @@ import Foundation
 import ParamKit
 
 public enum Propose {
-    public struct Result { public var recall05: Double; public var recall07: Double; public var perImage: Double }
+    public struct Result { public var recall05: Double; public var recall07: Double; public var perImage: Double; public var imagesPerSecond: Double }
 
     public static func run(model: String, dataset: DetectionDataset, config: StageConfig, output: String) throws -> Result {
         let def = try StageSupport.definition(config, classes: dataset.classNames.count)
@@ -19,6 +19,7 @@ public enum Propose {
         var set = ProposalSet(boxes: [], scores: [], imageIDs: [], datasetDigest: dataset.digest, modelDigest: checkpoint.rootDigest)
         var hits05 = 0, hits07 = 0, objects = 0, total = 0
         let log = try StageLog(stage: "propose", path: nil)
+        let started = Date()
         for i in 0..<dataset.count {
             let image = try dataset.image(i)
             let (boxes, scores) = try proposals(net, image: image, pre: pre, config: pc)
@@ -41,7 +42,8 @@ public enum Propose {
                                                           ("model", .string(model)), ("dataset", .string(dataset.path)),
                                                           ("config", .string(config.json))]).compact)
         return Result(recall05: objects > 0 ? Double(hits05) / Double(objects) : 0, recall07: objects > 0 ? Double(hits07) / Double(objects) : 0,
-                      perImage: dataset.count > 0 ? Double(total) / Double(dataset.count) : 0)
+                      perImage: dataset.count > 0 ? Double(total) / Double(dataset.count) : 0,
+                      imagesPerSecond: Double(dataset.count) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
     /// One image's proposals in original pixels with positive scores (generate_proposals, thresh 0).

@@ -15,9 +15,16 @@ public enum TrainRCNN {
         var regression: RegressionRoidbEntry
     }
 
+    /// `rpnModel`: the RPN the proposals should come from; a proposals file from another model is refused.
     public static func run(initPath: String, proposals: String, freeze: FreezeSpec?, dataset: DetectionDataset, config: StageConfig,
-                           output: String) throws -> TrainRPN.Result {
+                           output: String, rpnModel: String? = nil) throws -> TrainRPN.Result {
         let set = try ProposalSet.read(path: proposals)
+        if let rpnModel {
+            let digest = try Formats.load(path: rpnModel).rootDigest
+            guard digest == set.modelDigest else {
+                throw StageError("\(proposals) was made by another model (digest \(set.modelDigest)) than \(rpnModel) (digest \(digest))")
+            }
+        }
         guard set.datasetDigest == dataset.digest, set.imageIDs.count == dataset.count else {
             throw StageError("\(proposals) was made from another dataset (digest \(set.datasetDigest), \(set.imageIDs.count) images) "
                              + "than \(dataset.path) (digest \(dataset.digest), \(dataset.count) images); run `paramkit propose` on it first")
@@ -57,6 +64,7 @@ public enum TrainRCNN {
         let fgPerImage = Int((config.fgFraction * Double(config.batchRois)).rounded())
         var lastGood: String?
         var step = 0
+        let started = Date()
         let flatMeans = means.flatMap { $0 }, flatStds = stds.flatMap { $0 }
         for epoch in 1...max(config.epochs, 1) {
             metrics = RunningMetrics(metrics.names)
@@ -95,7 +103,8 @@ public enum TrainRCNN {
         }
         let digest = try TrainRPN.save(net.params, to: output, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config,
                                        freeze: freeze, epoch: config.epochs, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
-        return TrainRPN.Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)))
+        return TrainRPN.Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)),
+                               imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
     /// gt rows (non-difficult) first with overlap 1, then the proposals with their best IoU and its class.

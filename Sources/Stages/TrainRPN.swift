@@ -7,7 +7,13 @@ import Foundation
 import ParamKit
 
 public enum TrainRPN {
-    public struct Result { public var output: String; public var digest: String; public var metrics: [String: Double] }
+    public struct Result {
+        public var output: String
+        public var digest: String
+        public var metrics: [String: Double]
+        /// Training images (flipped copies included) per second, checkpoint writes included.
+        public var imagesPerSecond: Double
+    }
 
     /// `keepHeads`: keep rpn_* from the init file instead of re-drawing them as the reference does.
     public static func run(initPath: String, freeze: FreezeSpec?, dataset: DetectionDataset, config: StageConfig,
@@ -34,6 +40,7 @@ public enum TrainRPN {
         var lastGood: String?
         var metrics = RunningMetrics(["RPNAcc", "RPNLogLoss", "RPNL1Loss"])
         var step = 0
+        let started = Date()
         for epoch in 1...max(config.epochs, 1) {
             metrics = RunningMetrics(metrics.names)
             for (k, (index, flip)) in entries.shuffled(using: &order).enumerated() {
@@ -68,7 +75,8 @@ public enum TrainRPN {
         }
         let digest = try save(net.params, to: output, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config,
                               freeze: freeze, epoch: config.epochs)
-        return Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)))
+        return Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)),
+                      imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
     @discardableResult

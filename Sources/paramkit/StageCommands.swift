@@ -149,7 +149,8 @@ struct TrainCommand: ParsableCommand {
                 ? try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name) : []
             let r = try TrainRPN.run(initPath: `init`, freeze: freezeSpec(freeze, names: names), dataset: dataset, config: config,
                                      output: output, keepHeads: keepHeads)
-            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
+                       + String(format: "; %.1f images/s", r.imagesPerSecond))
         }
     }
 
@@ -164,6 +165,7 @@ struct TrainCommand: ParsableCommand {
             """)
         @Option(help: "Initial checkpoint.") var `init`: String
         @Option(help: "Proposals from `paramkit propose` on the same dataset.") var proposals: String
+        @Option(help: "The RPN checkpoint the proposals must come from (refused if they do not).") var rpnModel: String?
         @Option(help: "Freeze spec: FIXED_PARAMS, FIXED_PARAMS_SHARED, a,b,c, @FILE or none.") var freeze = "FIXED_PARAMS"
         @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
         @Option(help: "VOC split.") var split = "trainval"
@@ -175,8 +177,9 @@ struct TrainCommand: ParsableCommand {
             let dataset = try openDataset(data, split: split)
             let names = try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name)
             let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: freezeSpec(freeze, names: names), dataset: dataset,
-                                      config: config, output: output)
-            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+                                      config: config, output: output, rpnModel: rpnModel)
+            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
+                       + String(format: "; %.1f images/s", r.imagesPerSecond))
         }
     }
 }
@@ -195,7 +198,8 @@ struct ProposeCommand: ParsableCommand {
     func run() throws {
         let config = try stage.resolve()
         let r = try Propose.run(model: model, dataset: try openDataset(data, split: split), config: config, output: output)
-        Render.out(String(format: "wrote %@: %.1f proposals per image; recall@0.5 %.4f, recall@0.7 %.4f", output, r.perImage, r.recall05, r.recall07))
+        Render.out(String(format: "wrote %@: %.1f proposals per image; recall@0.5 %.4f, recall@0.7 %.4f; %.1f images/s",
+                          output, r.perImage, r.recall05, r.recall07, r.imagesPerSecond))
     }
 }
 

@@ -64,7 +64,10 @@ def test_rpn_then_rcnn_reaches_the_map_bar(tmp_path):
           f"{time.time() - start:.0f} s")
     assert result["map_07"] >= MAP_BAR, result
 
-    # Proposals made from one dataset are refused for another.
+    # Proposals are refused for another dataset, and for another RPN than the one named.
+    proc = run("train", "rcnn", "--init", rcnn_init, "--proposals", proposals, "--rpn-model", init, "--data", train,
+               "-o", tmp_path / "y.h5", *cfg, expect=2)
+    assert "another model" in proc.stderr
     proc = run("train", "rcnn", "--init", rcnn_init, "--proposals", proposals, "--data", test, "-o", tmp_path / "x.h5",
                *cfg, expect=2)
     assert "another dataset" in proc.stderr
