@@ -36,6 +36,7 @@ let package = Package(
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ParamKit"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Engine", "ParamKit"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "Detection", "ParamKit"]),
         // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
         .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit", "Engine", "Detection", "COpenBLAS"], path: "bench/ParamKitBench"),
     ]

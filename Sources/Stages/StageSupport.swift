@@ -51,6 +51,23 @@ enum StageSupport {
         return stem + "-" + String(format: "%04d", epoch) + (ext.isEmpty ? "" : "." + ext)
     }
 
+    /// After a forward/backward: stop on NaN/Inf (naming the step and tensor), else take the SGD
+    /// step, add to the running metrics (accuracy, log loss, L1 per labelled object) and log.
+    static func finishStep(_ stage: String, _ l: StepLosses, l1Count: Int, params: ParameterSet, sgd: inout SGD,
+                           metrics: inout RunningMetrics, log: StageLog, step: Int, epoch: Int, of epochs: Int, at k: Int,
+                           steps: Int, image: String, lastGood: String?) throws {
+        if !l.logLoss.isFinite || !l.l1Loss.isFinite || nonFinite(params) != nil {
+            throw StageError("\(stage): NaN/Inf at step \(step) (epoch \(epoch), image \(image)) in \(nonFinite(params) ?? "the loss"); "
+                             + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
+        }
+        sgd.step(params)
+        metrics.add(0, sum: l.accuracy * Double(l.labelled), count: Double(l.labelled))
+        metrics.add(1, sum: l.logLoss * Double(l.labelled), count: Double(l.labelled))
+        metrics.add(2, sum: l.l1Loss, count: Double(l1Count))
+        log.progress(epoch: epoch, epochs: epochs, step: k, steps: steps, metrics: metrics.text)
+        if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + metrics.json) }
+    }
+
     /// The first parameter holding a NaN or Inf (value or gradient), for the divergence message.
     static func nonFinite(_ params: ParameterSet) -> String? {
         for p in params.ordered {

@@ -56,17 +56,9 @@ public enum TrainRPN {
                 net.params.zeroGrads()
                 let l = net.forwardBackward(data: data, label: t.label, bboxTarget: Blob(shape: shape, data: t.bboxTarget),
                                             bboxWeight: Blob(shape: shape, data: t.bboxWeight))
-                if !l.logLoss.isFinite || !l.l1Loss.isFinite || StageSupport.nonFinite(net.params) != nil {
-                    let tensor = StageSupport.nonFinite(net.params) ?? "the loss"
-                    throw StageError("train rpn: NaN/Inf at step \(step) (epoch \(epoch), image \(image.id)) in \(tensor); "
-                                     + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
-                }
-                sgd.step(net.params)
-                metrics.add(0, sum: l.accuracy * Double(l.labelled), count: Double(l.labelled))
-                metrics.add(1, sum: l.logLoss * Double(l.labelled), count: Double(l.labelled))
-                metrics.add(2, sum: l.l1Loss, count: Double(t.foregroundCount))
-                log.progress(epoch: epoch, epochs: config.epochs, step: k + 1, steps: entries.count, metrics: metrics.text)
-                if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + metrics.json) }
+                try StageSupport.finishStep("train rpn", l, l1Count: t.foregroundCount, params: net.params, sgd: &sgd,
+                                            metrics: &metrics, log: log, step: step, epoch: epoch, of: config.epochs, at: k + 1,
+                                            steps: entries.count, image: image.id, lastGood: lastGood)
             }
             let path = StageSupport.epochPath(output, epoch)
             try save(net.params, to: path, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config, freeze: freeze, epoch: epoch)
