@@ -21,6 +21,7 @@ struct CombineCommand: ParsableCommand {
     @Argument(help: "Input checkpoints in order (PATH or NAME=PATH).") var inputs: [String]
     @Option(help: "YAML recipe (schemas/recipe.schema.json) instead of first-input-wins.") var recipe: String?
     @Flag(help: "Fail when two inputs hold different values for the same name.") var strict = false
+    @Flag(help: "List every conflict, also those whose values are equal.") var verbose = false
     @OptionGroup var write: WritingOptions
     @OptionGroup var options: ReadingOptions
 
@@ -95,9 +96,15 @@ struct CombineCommand: ParsableCommand {
         var lines: [String] = []
         let counts = plan.labels.indices.map { i in plan.items.filter { $0.input == i }.count }
         lines.append("plan: \(plan.items.count) tensors — " + zip(plan.labels, counts).map { "\($1) from \($0)" }.joined(separator: ", "))
-        for c in plan.conflicts {
+        // Conflicts with different values are listed one by one; equal ones (shared layers that were
+        // frozen, say) are summed up unless --verbose.
+        let equal = plan.conflicts.filter { $0.equal == true }
+        for c in plan.conflicts where verbose || c.equal != true {
             let eq = c.equal.map { $0 ? "equal" : "DIFFERENT" } ?? "not compared"
             lines.append("conflict \(c.key): \(plan.labels[c.winner]) wins over \(plan.labels[c.loser]) (\(c.reason); values \(eq))")
+        }
+        if !verbose && !equal.isEmpty {
+            lines.append("\(equal.count) conflict(s) with equal values (\(equal.first!.key) … \(equal.last!.key)); --verbose lists them")
         }
         if write.dryRun {
             lines.append(Render.table(["tensor", "from", "dtype", "shape", "transforms"], plan.items.map {
