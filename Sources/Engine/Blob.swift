@@ -20,6 +20,12 @@ public struct Blob: Sendable, Equatable {
         data = [Float](repeating: 0, count: shape.reduce(1, *))
     }
 
+    /// A blob whose every element the caller will overwrite (no zero fill).
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        data = [Float](unsafeUninitializedCapacity: shape.reduce(1, *)) { _, n in n = shape.reduce(1, *) }
+    }
+
     public var count: Int { data.count }
     public subscript(i: Int) -> Float {
         get { data[i] }

@@ -40,7 +40,7 @@ public struct Convolution: Sendable {
         let (ho, wo) = (out[2], out[3])
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
-        var y = Blob(zeros: out)
+        var y = Blob(uninitialized: out)   // every element is written: bias fill, or GEMM with beta 0
         let rows = tileRows(kdim: kdim, outW: wo, outH: ho)
         var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * rows * wo)
         x.data.withUnsafeBufferPointer { xp in
@@ -193,9 +193,17 @@ public struct Convolution: Sendable {
                             let ih = oh * sh - ph + i
                             if ih >= 0 && ih < height {
                                 let row = x + (c * height + ih) * width
-                                for ow in 0..<outW {
-                                    let iw = ow * sw - pw + j
-                                    if iw >= 0 && iw < width { row[iw] += src[ow] }
+                                if sw == 1 {
+                                    // Contiguous: one vectorisable add over the part inside the image.
+                                    let start = j - pw
+                                    let lo = min(outW, max(0, -start)), hi = max(lo, min(outW, width - start))
+                                    let d = row + start
+                                    for ow in lo..<hi { d[ow] += src[ow] }
+                                } else {
+                                    for ow in 0..<outW {
+                                        let iw = ow * sw - pw + j
+                                        if iw >= 0 && iw < width { row[iw] += src[ow] }
+                                    }
                                 }
                             }
                             src += outW

@@ -7,7 +7,7 @@ public struct FullyConnected: Sendable {
     public func forward(_ x: Blob, weight: [Float], bias: [Float]?) -> Blob {
         let n = x.shape[0], k = x.count / max(n, 1)
         precondition(weight.count == numHidden * k, "fully connected weight has \(weight.count) values, expected \(numHidden * k)")
-        var y = Blob(zeros: [n, numHidden])
+        var y = Blob(uninitialized: [n, numHidden])   // bias fill or GEMM with beta 0 writes every element
         y.data.withUnsafeMutableBufferPointer { yp in
             if let bias { for i in 0..<n { (yp.baseAddress! + i * numHidden).update(from: bias, count: numHidden) } }
             // Y[N, O] = X[N, K] · W[O, K]ᵀ (+ bias already in Y)

@@ -11,7 +11,7 @@ public struct MaxPool2x2: Sendable {
         let out = outputShape(x.shape)
         let (h, w, ho, wo) = (x.shape[2], x.shape[3], out[2], out[3])
         let planes = out[0] * out[1]
-        var y = Blob(zeros: out)
+        var y = Blob(uninitialized: out)
         var arg = [Int32](repeating: 0, count: y.count)
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
@@ -23,9 +23,12 @@ public struct MaxPool2x2: Sendable {
                             let src = xp + p * h * w
                             for oh in 0..<ho {
                                 for ow in 0..<wo {
+                                    // The window in row-major order; a later element wins only if strictly larger.
                                     let i0 = (2 * oh) * w + 2 * ow
                                     var best = src[i0], at = i0
-                                    for d in [1, w, w + 1] where src[i0 + d] > best { best = src[i0 + d]; at = i0 + d }
+                                    if src[i0 + 1] > best { best = src[i0 + 1]; at = i0 + 1 }
+                                    if src[i0 + w] > best { best = src[i0 + w]; at = i0 + w }
+                                    if src[i0 + w + 1] > best { best = src[i0 + w + 1]; at = i0 + w + 1 }
                                     yp[p * ho * wo + oh * wo + ow] = best
                                     ap[p * ho * wo + oh * wo + ow] = Int32(at)
                                 }
@@ -61,7 +64,8 @@ public enum ReLU {
     public static func forward(_ x: consuming Blob) -> Blob {
         var y = x
         y.data.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count where !(p[i] > 0) { p[i] = 0 }
+            // Branch-free so it vectorises; a NaN stays NaN (for the divergence check to see).
+            for i in 0..<p.count { p[i] = max(p[i], 0) }
         }
         return y
     }
@@ -71,7 +75,7 @@ public enum ReLU {
         var dx = dy
         y.data.withUnsafeBufferPointer { yp in
             dx.data.withUnsafeMutableBufferPointer { p in
-                for i in 0..<p.count where !(yp[i] > 0) { p[i] = 0 }
+                for i in 0..<p.count { p[i] = yp[i] > 0 ? p[i] : 0 }
             }
         }
         return dx
