@@ -83,10 +83,13 @@ public enum Threads {
         configureBLAS()
     }
 
-    /// OpenBLAS runs single-threaded inside each block (see `sgemm`).
+    /// OpenBLAS runs single-threaded inside each block (see `sgemm`). Also keeps freed blob-sized
+    /// blocks in the heap instead of returning them to the kernel, so the next iteration reuses them
+    /// rather than faulting in fresh pages (glibc would otherwise mmap/munmap every large blob).
     @inline(__always) static func configureBLAS() {
         if !blasConfigured {
             openblas_set_num_threads(1)
+            cengine_keep_large_blocks()
             blasConfigured = true
         }
     }
