@@ -142,35 +142,38 @@ public enum Proposal {
                     // The first survivor is the best remaining box.
                     keep.append(id[0])
                     let bx1 = cx1[0], by1 = cy1[0], bx2 = cx2[0], by2 = cy2[0], ba = area[0]
-                    // Large candidate lists: both halves are filtered on their own core, then joined.
-                    let parts = n > 16384 ? 2 : 1
-                    let total = n
-                    var counts = [0, 0]
-                    counts.withUnsafeMutableBufferPointer { cnt in
-                        let shared = SendableBox((cx1, cy1, cx2, cy2, area, id, cnt.baseAddress!))
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            let (cx1, cy1, cx2, cy2, area, id, cnt) = shared.value
-                            let lo = part == 0 ? 1 : (total + 1) / 2, hi = parts == 1 || part == 1 ? total : (total + 1) / 2
-                            var m = lo - (part == 0 ? 1 : 0)
-                            let start = m
-                            for j in lo..<max(hi, lo) {
-                                let w = max(0, min(bx2, cx2[j]) - max(bx1, cx1[j]) + 1)
-                                let h = max(0, min(by2, cy2[j]) - max(by1, cy1[j]) + 1)
-                                let inter = w * h
-                                // Branch-free compaction: always copy, advance only for a survivor.
-                                cx1[m] = cx1[j]; cy1[m] = cy1[j]; cx2[m] = cx2[j]; cy2[m] = cy2[j]; area[m] = area[j]; id[m] = id[j]
-                                m &+= inter / (ba + area[j] - inter) > threshold ? 0 : 1
-                            }
-                            cnt[part] = m - start
+                    // Survivors of the kept box among candidates lo..<hi, compacted down to start at `to`.
+                    func filter(_ lo: Int, _ hi: Int, to: Int) -> Int {
+                        var m = to
+                        for j in lo..<max(hi, lo) {
+                            let w = max(0, min(bx2, cx2[j]) - max(bx1, cx1[j]) + 1)
+                            let h = max(0, min(by2, cy2[j]) - max(by1, cy1[j]) + 1)
+                            let inter = w * h
+                            // Branch-free compaction: always copy, advance only for a survivor.
+                            cx1[m] = cx1[j]; cy1[m] = cy1[j]; cx2[m] = cx2[j]; cy2[m] = cy2[j]; area[m] = area[j]; id[m] = id[j]
+                            m &+= inter / (ba + area[j] - inter) > threshold ? 0 : 1
                         }
+                        return m - to
                     }
-                    var m = counts[0]
-                    if parts == 2 {
+                    var m: Int
+                    if n <= 16384 {
+                        m = filter(1, n, to: 0)
+                    } else {
+                        // Large candidate lists: both halves are filtered on their own core, then joined.
+                        let half = (n + 1) / 2, total = n
+                        var counts = (0, 0)
+                        withUnsafeMutablePointer(to: &counts) { cnt in
+                            let shared = SendableBox((filter, cnt))
+                            DispatchQueue.concurrentPerform(iterations: 2) { part in
+                                let (filter, cnt) = shared.value
+                                if part == 0 { cnt.pointee.0 = filter(1, half, 0) } else { cnt.pointee.1 = filter(half, total, half) }
+                            }
+                        }
+                        m = counts.0
                         // Move the second half's survivors down behind the first half's.
-                        let from = (n + 1) / 2, c = counts[1]
-                        for arr in [cx1, cy1, cx2, cy2, area] { (arr + m).update(from: arr + from, count: c) }
-                        (id + m).update(from: id + from, count: c)
-                        m += c
+                        for arr in [cx1, cy1, cx2, cy2, area] { (arr + m).update(from: arr + half, count: counts.1) }
+                        (id + m).update(from: id + half, count: counts.1)
+                        m += counts.1
                     }
                     n = m
                 }
