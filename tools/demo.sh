@@ -22,16 +22,16 @@ step $pk diff "$fixtures/tiny_vgg_rpn-0001.params" "$fixtures/tiny_vgg_rcnn-0001
 step $pk diff "$fixtures/tiny_vgg_rpn.safetensors" "$fixtures/tiny_vgg_rpn.h5"
 step $pk inspect "$fixtures/huge_shape.params"
 
-# A short run of the training stages on a synthetic set (tiny-vgg from scratch, about half a minute).
-cfg=(--config examples/synth-tiny.yaml --set epochs=3 --set lr_steps=[2])
-step $pk dataset synth --images 80 --size 128 --classes 3 --seed 1 -o "$work/train.h5"
-step $pk dataset synth --images 30 --size 128 --classes 3 --seed 2 -o "$work/test.h5"
+# The training stages on a synthetic set (tiny-vgg from scratch, under a minute).
+cfg=(--config examples/synth-tiny.yaml)
+step $pk dataset synth --images 160 --size 128 --classes 3 --seed 1 -o "$work/train.h5"
+step $pk dataset synth --images 60 --size 128 --classes 3 --seed 2 -o "$work/test.h5"
 step $pk init --network tiny-vgg --pretrained none --classes 4 --seed 0 -o "$work/init.h5"
 step $pk train rpn --init "$work/init.h5" --freeze none --data "$work/train.h5" -o "$work/rpn1.h5" "${cfg[@]}"
 step $pk propose --model "$work/rpn1.h5" --data "$work/train.h5" -o "$work/rpn1.proposals.h5" "${cfg[@]}"
 step $pk combine --recipe examples/combine-pretrained-rpn-imagenet.yaml "$work/rpn1.h5" "$work/init.h5" -o "$work/rcnn-init.h5"
 step $pk train rcnn --init "$work/rcnn-init.h5" --proposals "$work/rpn1.proposals.h5" --freeze FIXED_PARAMS_SHARED \
-    --data "$work/train.h5" -o "$work/rcnn1.h5" "${cfg[@]}"
+    --data "$work/train.h5" -o "$work/rcnn1.h5" "${cfg[@]}" --set epochs=20 --set lr_steps=[18]
 step $pk audit "$work/rcnn-init.h5" "$work/rcnn1.h5" --frozen FIXED_PARAMS_SHARED
 step $pk combine "$work/rpn1.h5" "$work/rcnn1.h5" -o "$work/final.h5"
 step $pk eval --model "$work/final.h5" --data "$work/test.h5" "${cfg[@]}"

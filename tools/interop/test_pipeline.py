@@ -14,11 +14,12 @@ CONFIG = REPO / "examples" / "synth-tiny.yaml"
 RECIPE = REPO / "examples" / "combine-pretrained-rpn-imagenet.yaml"
 
 # The bar: mAP@0.5 (VOC07 11-point) on 60 held-out synthetic images. Chance is ~0: an AP point needs
-# boxes of the right class at IoU > 0.5. This schedule measured 0.46 (tiny-vgg from scratch, about a
-# minute); runs are seeded, so the spread comes only from float summation order across BLAS kernels
-# and thread counts. 0.30 leaves room for that while any real fault (a wrong target, sign, scale or
-# coordinate convention) drops the mAP to near zero.
-MAP_BAR = 0.30
+# boxes of the right class at IoU > 0.5. Runs are seeded, but float summation order differs between
+# BLAS kernels and thread counts and training amplifies it: this schedule (tiny-vgg from scratch,
+# under a minute) measured 0.62 and 0.64 with OpenBLAS's Haswell kernels at 1 and 2 threads, 0.78 and
+# 0.50 with its SkylakeX kernels. 0.35 stays below that spread, while a real fault (a wrong target,
+# sign, scale or coordinate convention) drops the mAP to near zero.
+MAP_BAR = 0.35
 
 
 def run(*args, expect=0):
@@ -41,7 +42,7 @@ def test_rpn_then_rcnn_reaches_the_map_bar(tmp_path):
 
     rpn1 = tmp_path / "rpn1.h5"
     run("train", "rpn", "--init", init, "--freeze", "none", "--data", train, "-o", rpn1, *cfg)
-    assert (tmp_path / "rpn1-0001.h5").is_file() and (tmp_path / "rpn1-0006.h5").is_file()
+    assert (tmp_path / "rpn1-0001.h5").is_file() and (tmp_path / "rpn1-0008.h5").is_file()
     log = [json.loads(line) for line in (tmp_path / "rpn1.h5.log.jsonl").read_text().splitlines()]
     assert {"RPNAcc", "RPNLogLoss", "RPNL1Loss"} <= set(log[-1])
 
@@ -55,7 +56,7 @@ def test_rpn_then_rcnn_reaches_the_map_bar(tmp_path):
     run("combine", "--recipe", RECIPE, rpn1, init, "-o", rcnn_init)
     rcnn1 = tmp_path / "rcnn1.h5"
     run("train", "rcnn", "--init", rcnn_init, "--proposals", proposals, "--freeze", "FIXED_PARAMS_SHARED",
-        "--data", train, "-o", rcnn1, *cfg, "--set", "epochs=12", "--set", "lr_steps=[10]")
+        "--data", train, "-o", rcnn1, *cfg, "--set", "epochs=20", "--set", "lr_steps=[18]")
     run("audit", rcnn_init, rcnn1, "--frozen", "FIXED_PARAMS_SHARED")
     final = tmp_path / "final.h5"
     run("combine", rpn1, rcnn1, "-o", final)
