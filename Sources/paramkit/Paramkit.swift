@@ -88,7 +88,7 @@ enum Main {
             source.setEventHandler {
                 AtomicOutput.removeAllPending()
                 FileHandle.standardError.write(Data("paramkit: interrupted; no output was written\n".utf8))
-                exit(130)
+                _exit(130)   // at once: no atexit teardown racing the interrupted write
             }
             source.resume()
             sources.append(source)

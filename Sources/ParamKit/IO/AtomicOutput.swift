@@ -44,11 +44,16 @@ public final class AtomicOutput: @unchecked Sendable {
             close(fd)
             guard synced == 0 else { throw UsageError("\(destination): \(MappedFile.errnoText("fsync failed"))") }
         }
-        guard rename(temporaryPath, destination) == 0 else {
+        // Under the lock, so an interrupt sees either the temporary file (and removes it) or the
+        // finished destination, never a state in between.
+        Self.pendingLock.lock()
+        let renamed = rename(temporaryPath, destination) == 0
+        if renamed { Self.pending.remove(temporaryPath) }
+        Self.pendingLock.unlock()
+        guard renamed else {
             throw UsageError("\(destination): \(MappedFile.errnoText("cannot rename temporary file into place"))")
         }
         committed = true
-        Self.pendingLock.lock(); Self.pending.remove(temporaryPath); Self.pendingLock.unlock()
         // Make the rename itself durable.
         let dirfd = open(URL(fileURLWithPath: destination).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         if dirfd >= 0 { fsync(dirfd); close(dirfd) }
