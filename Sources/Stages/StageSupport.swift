@@ -106,7 +106,7 @@ public final class StageLog {
     init(stage: String, path: String?) throws {
         self.stage = stage
         if let path {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             guard let h = FileHandle(forWritingAtPath: path) else { throw StageError("\(path): cannot write the log") }
             handle = h
         } else {

@@ -46,7 +46,7 @@ extension Digest {
         final class Slot: @unchecked Sendable { var digest = "" }
         let slot = Slot()
         let failure = ErrorBox()
-        try withoutActuallyEscaping(write) { write in
+        withoutActuallyEscaping(write) { write in
             let jobs = UncheckedSendable((tensor, write))
             DispatchQueue.concurrentPerform(iterations: 2) { job in
                 if job == 0 { slot.digest = jobs.value.0.digest; return }

@@ -59,7 +59,9 @@ public final class HDF5File {
             throw FormatError(file: self.path, location: path, "dataset size is not backed by stored data")
         }
         var values = [T](repeating: T.zero, count: max(count, 1))
-        try ds.check(H5Dread(ds.id, T.h5Type, ch5_s_all(), ch5_s_all(), H5.P, &values), "cannot read \(path)")
+        try values.withUnsafeMutableBytes { buffer in
+            try ds.check(H5Dread(ds.id, T.h5Type, ch5_s_all(), ch5_s_all(), H5.P, buffer.baseAddress), "cannot read \(path)")
+        }
         return (shape, Array(values.prefix(count)))
     }
 }
