@@ -64,13 +64,14 @@ struct DatasetCommand: ParsableCommand {
             abstract: "Write a deterministic synthetic detection set: coloured shapes on textured backgrounds.",
             discussion: "Example: paramkit dataset synth --images 200 --size 128 --classes 3 -o synth.h5")
         @Option(help: "Number of images.") var images = 200
-        @Option(help: "Image side in pixels.") var size = 128
+        @Option(help: "Image side in pixels (the height, when --width is given).") var size = 128
+        @Option(help: "Image width in pixels (default: square).") var width: Int?
         @Option(help: "Number of object classes (shapes).") var classes = 3
         @Option(help: "Seed; the same seed gives the same bytes.") var seed: UInt64 = 0
         @Option(name: [.short, .customLong("output")], help: "Output store (.h5).") var output: String
 
         func run() throws {
-            let digest = try SyntheticDataset.writeStore(count: images, size: size, classes: classes, seed: seed, to: output)
+            let digest = try SyntheticDataset.writeStore(count: images, size: size, classes: classes, seed: seed, to: output, width: width)
             let names = SyntheticDataset.classNames(classes: classes).dropFirst()
             Render.out("wrote \(output): \(images) images, classes \(names.joined(separator: ", ")), digest \(digest)")
         }

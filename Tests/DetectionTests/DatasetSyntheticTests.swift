@@ -73,4 +73,15 @@ struct DatasetSyntheticTests {
         let again = try SyntheticDataset.generate(count: 3, size: 32, classes: 2, seed: 5)
         for i in 0..<3 { expectSameImage(try store.image(i), again[i]) }
     }
+
+    @Test func nonSquareImagesKeepTheirBoxesInside() throws {
+        let images = try SyntheticDataset.generate(count: 6, size: 60, classes: 3, seed: 4, width: 100)
+        for image in images {
+            #expect(image.height == 60 && image.width == 100 && image.pixels.count == 60 * 100 * 3)
+            for b in image.boxes { #expect(b.x1 >= 0 && b.y1 >= 0 && b.x2 <= 99 && b.y2 <= 59 && b.x1 <= b.x2 && b.y1 <= b.y2) }
+        }
+        // A square request is unchanged by the width parameter.
+        #expect(try SyntheticDataset.generate(count: 2, size: 64, classes: 3, seed: 5).map(\.pixels)
+                == SyntheticDataset.generate(count: 2, size: 64, classes: 3, seed: 5, width: 64).map(\.pixels))
+    }
 }

@@ -15,16 +15,18 @@ public enum SyntheticDataset {
         [DatasetStore.background] + shapeNames.prefix(max(0, min(classes, shapeNames.count)))
     }
 
-    /// `count` square images of `size` pixels with 1–4 objects each from the first `classes` shapes.
-    /// Objects span 15–60 % of the side with varied aspect ratios and colours, and may overlap a
-    /// little; boxes are the tight pixel extent of each shape (before later objects cover it).
-    public static func generate(count: Int, size: Int, classes: Int, seed: UInt64) throws -> [DetectionImage] {
+    /// `count` images of `size` × `width` pixels (square unless `width` is given) with 1–4 objects
+    /// each from the first `classes` shapes. Objects span 15–60 % of the shorter side with varied
+    /// aspect ratios and colours, and may overlap a little; boxes are the tight pixel extent of each
+    /// shape (before later objects cover it).
+    public static func generate(count: Int, size: Int, classes: Int, seed: UInt64, width: Int? = nil) throws -> [DetectionImage] {
         guard count >= 0 else { throw UsageError("synthetic dataset: count must be ≥ 0, got \(count)") }
         guard size >= 16, size <= 4096 else { throw UsageError("synthetic dataset: size must be in 16…4096, got \(size)") }
+        guard (16...4096).contains(width ?? size) else { throw UsageError("synthetic dataset: width must be in 16…4096, got \(width ?? size)") }
         guard classes >= 1, classes <= shapeNames.count else {
             throw UsageError("synthetic dataset: classes must be in 1…\(shapeNames.count), got \(classes)")
         }
-        return (0..<count).map { image(index: $0, size: size, classes: classes, seed: seed) }
+        return (0..<count).map { image(index: $0, height: size, width: width ?? size, classes: classes, seed: seed) }
     }
 
     /// Writes images to a store, recording the generator settings in the provenance.
@@ -36,10 +38,11 @@ public enum SyntheticDataset {
 
     /// Generates and writes a store in one call; returns its digest.
     @discardableResult
-    public static func writeStore(count: Int, size: Int, classes: Int, seed: UInt64, to path: String) throws -> String {
-        let images = try generate(count: count, size: size, classes: classes, seed: seed)
+    public static func writeStore(count: Int, size: Int, classes: Int, seed: UInt64, to path: String, width: Int? = nil) throws -> String {
+        let images = try generate(count: count, size: size, classes: classes, seed: seed, width: width)
         var provenance = Provenance(operation: "dataset-synth")
-        provenance.settings = [("count", .int(count)), ("size", .int(size)), ("classes", .int(classes)), ("seed", .int(Int(truncatingIfNeeded: seed)))]
+        provenance.settings = [("count", .int(count)), ("size", .int(size)), ("width", .int(width ?? size)), ("classes", .int(classes)),
+                               ("seed", .int(Int(truncatingIfNeeded: seed)))]
         return try writeStore(images, classNames: classNames(classes: classes), to: path, provenance: provenance)
     }
 
@@ -70,24 +73,24 @@ public enum SyntheticDataset {
         }
     }
 
-    static func image(index: Int, size: Int, classes: Int, seed: UInt64) -> DetectionImage {
+    static func image(index: Int, height: Int, width: Int, classes: Int, seed: UInt64) -> DetectionImage {
         var r = Stream(g: SeededGenerator(seed: seed, name: "synth/\(index)"))
-        let n = size
-        var pixels = [UInt8](repeating: 0, count: n * n * 3)
+        let (hh, ww) = (height, width), n = min(height, width)
+        var pixels = [UInt8](repeating: 0, count: hh * ww * 3)
 
         // Background: a muted base colour, a linear gradient, stripes, and per-pixel noise.
         let base = (0..<3).map { _ in r.uniform(80, 170) }
         let angle = r.uniform(0, 2 * .pi), gradient = r.uniform(-40, 40)
-        let (gx, gy) = (cos(angle) / Double(n), sin(angle) / Double(n))
+        let (gx, gy) = (cos(angle) / Double(ww), sin(angle) / Double(hh))
         let stripeAngle = r.uniform(0, .pi), period = r.uniform(6, 24), stripeAmp = r.uniform(5, 20), phase = r.uniform(0, 2 * .pi)
         let (sx, sy) = (cos(stripeAngle) * 2 * .pi / period, sin(stripeAngle) * 2 * .pi / period)
         let tint = (0..<3).map { _ in r.uniform(0.6, 1.0) }
-        for y in 0..<n {
-            for x in 0..<n {
+        for y in 0..<hh {
+            for x in 0..<ww {
                 let t = gradient * (Double(x) * gx + Double(y) * gy) + stripeAmp * sin(Double(x) * sx + Double(y) * sy + phase)
                 let noise = r.uniform(-12, 12)
                 for c in 0..<3 {
-                    pixels[(y * n + x) * 3 + c] = clampByte(base[c] + t * tint[c] + noise)
+                    pixels[(y * ww + x) * 3 + c] = clampByte(base[c] + t * tint[c] + noise)
                 }
             }
         }
@@ -101,7 +104,7 @@ public enum SyntheticDataset {
                 let aspect = exp(r.uniform(log(0.6), log(1.6)))
                 let w = Int(min(max(side * aspect.squareRoot(), 0.15 * Double(n)), 0.6 * Double(n)).rounded())
                 let h = Int(min(max(side / aspect.squareRoot(), 0.15 * Double(n)), 0.6 * Double(n)).rounded())
-                let x0 = r.int(n - w + 1), y0 = r.int(n - h + 1)
+                let x0 = r.int(ww - w + 1), y0 = r.int(hh - h + 1)
                 let candidate = Box(Float(x0), Float(y0), Float(x0 + w - 1), Float(y0 + h - 1))
                 if boxes.contains(where: { covered($0, by: candidate) > 0.35 || covered(candidate, by: $0) > 0.6 }) { continue }
                 let shape = r.int(classes)
@@ -110,14 +113,14 @@ public enum SyntheticDataset {
                 var colour = [0.0, 0.0, 0.0]
                 colour[hi] = r.uniform(200, 255); colour[lo] = r.uniform(0, 60); colour[3 - hi - lo] = r.uniform(0, 255)
                 if r.int(2) == 0 { colour = colour.map { 255 - $0 } }  // or its complement
-                var minX = n, minY = n, maxX = -1, maxY = -1
+                var minX = ww, minY = hh, maxX = -1, maxY = -1
                 for y in y0..<(y0 + h) {
                     let v = h == 1 ? 0 : 2 * Double(y - y0) / Double(h - 1) - 1
                     for x in x0..<(x0 + w) {
                         let u = w == 1 ? 0 : 2 * Double(x - x0) / Double(w - 1) - 1
                         guard inside(shape, u, v) else { continue }
                         let noise = r.uniform(-8, 8)
-                        for c in 0..<3 { pixels[(y * n + x) * 3 + c] = clampByte(colour[c] + noise) }
+                        for c in 0..<3 { pixels[(y * ww + x) * 3 + c] = clampByte(colour[c] + noise) }
                         minX = min(minX, x); maxX = max(maxX, x); minY = min(minY, y); maxY = max(maxY, y)
                     }
                 }
@@ -128,7 +131,7 @@ public enum SyntheticDataset {
                 break
             }
         }
-        return DetectionImage(id: String(format: "synth_%06d", index), height: n, width: n, pixels: pixels, boxes: boxes,
+        return DetectionImage(id: String(format: "synth_%06d", index), height: hh, width: ww, pixels: pixels, boxes: boxes,
                               labels: labels, difficult: boxes.map { _ in false })
     }
 
