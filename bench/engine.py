@@ -38,7 +38,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from run import cpu_model, error_line, filesystem, git_revision, last_line, log, mem_total_gib, spawn  # noqa: E402
+from run import cpu_model, error_line, filesystem, git_revision, last_line, log, mem_total_gib, spawn, write_report  # noqa: E402
 
 CONV_FRACTION_TARGET = 0.5   # conv fwd+bwd GFLOP/s ≥ 50 % of sgemm GFLOP/s
 SPEED_TARGET = 1.0           # MXNet ms / ParamKit ms
@@ -412,13 +412,7 @@ def main():
                   "machine": machine(pkb, scratch), "driver_rss_mb": driver_rss, "results": results}
         text = markdown(report)   # also fills report["checks"]
         report["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"engine-{started.strftime('%Y%m%d-%H%M%S')}"
-        (out_dir / f"{stem}.md").write_text(text)
-        (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-        print(text)
-        log(f"wrote {out_dir / stem}.md and .json")
+        write_report(args.out, f"engine-{started.strftime('%Y%m%d-%H%M%S')}", text, report)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

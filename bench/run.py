@@ -56,6 +56,16 @@ class Failed(Exception):
     """A measurement that could not be made; its row shows n/a with this reason."""
 
 
+def write_report(out, stem, text, report):
+    """The Markdown table and the raw JSON, side by side in `out`; the table also goes to stdout."""
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.md").write_text(text)
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    print(text)
+    log(f"wrote {out_dir / stem}.md and .json")
+
+
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -530,14 +540,8 @@ def main():
         report["checks"] = checks
         report["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         text = markdown(report, rows, checks)
-        out_dir = Path(args.out)
-        out_dir.mkdir(parents=True, exist_ok=True)
         fs = report["machine"]["workdir_fs"]["type"]
-        stem = f"bench-{started.strftime('%Y%m%d-%H%M%S')}-scale{args.scale:g}-{fs}"
-        (out_dir / f"{stem}.md").write_text(text)
-        (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-        print(text)
-        log(f"wrote {out_dir / stem}.md and .json")
+        write_report(args.out, f"bench-{started.strftime('%Y%m%d-%H%M%S')}-scale{args.scale:g}-{fs}", text, report)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if args.keep:
