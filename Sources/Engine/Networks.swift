@@ -65,15 +65,12 @@ struct Backbone {
             let layer = layers[i]
             if let pool = cache.pools[i] { dy = MaxPool2x2().backward(dy, argmax: pool.argmax, inputShape: pool.shape) }
             dy = ReLU.backward(dy, output: cache.outputs[i])
-            let w = params[layer.name + "_weight"], b = params[layer.name + "_bias"]
-            let dx = w.grad.withUnsafeMutableBufferPointer { gw in
-                b.grad.withUnsafeMutableBufferPointer { gb in
-                    layer.conv.backward(dy, input: cache.inputs[i], weight: w.value,
-                                        gradWeight: w.fixed ? nil : gw.baseAddress, gradBias: b.fixed ? nil : gb.baseAddress,
-                                        inputGrad: i > lowest)
-                }
+            let input = cache.inputs[i], grad = dy
+            let (dx, computed) = params.withGradients(layer.name) { w, gw, gb in
+                (layer.conv.backward(grad, input: input, weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: i > lowest),
+                 (gw == nil ? "" : " dW") + (gb == nil ? "" : " db"))
             }
-            trace.append("\(layer.name):" + (w.fixed ? "" : " dW") + (b.fixed ? "" : " db") + (dx == nil ? "" : " dX"))
+            trace.append("\(layer.name):" + computed + (dx == nil ? "" : " dX"))
             guard let dx else { break }
             dy = dx
         }
@@ -81,12 +78,13 @@ struct Backbone {
     }
 }
 
-/// What one training iteration reports, in the reference metric terms.
+/// What one training iteration outputs for the metrics (Detection's RPNAcc … RCNNL1Loss read
+/// these exactly as rcnn/core/metric.py reads the symbol's outputs).
 public struct StepLosses: Sendable {
-    public var logLoss: Double      // mean −log p(label) over the labelled outputs
-    public var accuracy: Double     // fraction of labelled outputs whose argmax is the label
-    public var l1Loss: Double       // sum of the weighted smooth-L1 map, per labelled image/roi batch
-    public var labelled: Int
+    /// The softmax output: (N, 2, A·H, W) for the RPN, (R, C) for the R-CNN.
+    public var prob: Blob
+    /// The weighted smooth-L1 map MakeLoss passes forward.
+    public var bboxLoss: Blob
 }
 
 /// The RPN training network: backbone → rpn_conv_3x3 + ReLU → rpn_cls_score (2A) / rpn_bbox_pred (4A).
@@ -159,16 +157,12 @@ public final class RPNNetwork {
         if let df = backwardConv(conv3x3, "rpn_conv_3x3", ReLU.backward(dr, output: r), input: f, inputGrad: needFeature) {
             backwardTrace = backbone.backward(df, params, cache: cache)
         }
-        return Metrics.classification(prob: prob, label: label, l1: l1)
+        return StepLosses(prob: prob, bboxLoss: l1)
     }
 
     func backwardConv(_ conv: Convolution, _ name: String, _ dy: Blob, input: Blob, inputGrad: Bool) -> Blob? {
-        let w = params[name + "_weight"], b = params[name + "_bias"]
-        return w.grad.withUnsafeMutableBufferPointer { gw in
-            b.grad.withUnsafeMutableBufferPointer { gb in
-                conv.backward(dy, input: input, weight: w.value, gradWeight: w.fixed ? nil : gw.baseAddress,
-                              gradBias: b.fixed ? nil : gb.baseAddress, inputGrad: inputGrad)
-            }
+        params.withGradients(name) { w, gw, gb in
+            conv.backward(dy, input: input, weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: inputGrad)
         }
     }
 }
@@ -204,12 +198,8 @@ public final class RCNNNetwork {
     }
 
     func backwardFC(_ layer: FullyConnected, _ name: String, _ dy: Blob, input: Blob, inputGrad: Bool) -> Blob? {
-        let w = params[name + "_weight"], b = params[name + "_bias"]
-        return w.grad.withUnsafeMutableBufferPointer { gw in
-            b.grad.withUnsafeMutableBufferPointer { gb in
-                layer.backward(dy, input: input, weight: w.value, gradWeight: w.fixed ? nil : gw.baseAddress,
-                               gradBias: b.fixed ? nil : gb.baseAddress, inputGrad: inputGrad)
-            }
+        params.withGradients(name) { w, gw, gb in
+            layer.backward(dy, input: input, weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: inputGrad)
         }
     }
 
@@ -246,28 +236,6 @@ public final class RCNNNetwork {
         if let dPooled = backwardFC(fc6, "fc6", dh6, input: pooled, inputGrad: needFeature) {
             backwardTrace = backbone.backward(roiPool.backward(dPooled, argmax: argmax, dataShape: f.shape), params, cache: cache)
         }
-        return Metrics.classification(prob: prob, label: label, l1: l1)
-    }
-}
-
-enum Metrics {
-    /// Accuracy and log loss over labelled positions of (N, C, S…) probabilities; l1 summed.
-    static func classification(prob: Blob, label: [Float], l1: Blob) -> StepLosses {
-        let n = prob.shape[0], c = prob.shape[1], s = prob.count / max(n * c, 1)
-        var correct = 0, count = 0
-        var logLoss = 0.0
-        for i in 0..<n {
-            for j in 0..<s {
-                let l = label[i * s + j]
-                guard l >= 0 else { continue }
-                var best = 0
-                for k in 1..<c where prob.data[(i * c + k) * s + j] > prob.data[(i * c + best) * s + j] { best = k }
-                if best == Int(l) { correct += 1 }
-                logLoss -= Foundation.log(Double(max(prob.data[(i * c + Int(l)) * s + j], 1e-14)))
-                count += 1
-            }
-        }
-        return StepLosses(logLoss: count > 0 ? logLoss / Double(count) : 0, accuracy: count > 0 ? Double(correct) / Double(count) : 0,
-                          l1Loss: l1.data.reduce(0) { $0 + Double($1) }, labelled: count)
+        return StepLosses(prob: prob, bboxLoss: l1)
     }
 }

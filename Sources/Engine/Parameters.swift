@@ -66,6 +66,17 @@ public final class ParameterSet {
         return report
     }
 
+    /// A layer's weight (`NAME_weight`) with writable pointers to its weight and bias gradients, nil
+    /// for a fixed parameter: what every layer's backward takes.
+    func withGradients<R>(_ layer: String, _ body: (Parameter, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> R) -> R {
+        let w = self[layer + "_weight"], b = self[layer + "_bias"]
+        return w.grad.withUnsafeMutableBufferPointer { gw in
+            b.grad.withUnsafeMutableBufferPointer { gb in
+                body(w, w.fixed ? nil : gw.baseAddress, b.fixed ? nil : gb.baseAddress)
+            }
+        }
+    }
+
     public func zeroGrads() {
         for p in ordered where !p.fixed { p.grad.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
     }

@@ -52,20 +52,25 @@ enum StageSupport {
     }
 
     /// After a forward/backward: stop on NaN/Inf (naming the step and tensor), else take the SGD
-    /// step, add to the running metrics (accuracy, log loss, L1 per labelled object) and log.
-    static func finishStep(_ stage: String, _ l: StepLosses, l1Count: Int, params: ParameterSet, sgd: inout SGD,
-                           metrics: inout RunningMetrics, log: StageLog, step: Int, epoch: Int, of epochs: Int, at k: Int,
-                           steps: Int, image: String, lastGood: String?) throws {
-        if !l.logLoss.isFinite || !l.l1Loss.isFinite || nonFinite(params) != nil {
+    /// step, let `updateMetrics` add this step to the running metrics, and report them.
+    static func finishStep(_ stage: String, _ l: StepLosses, params: ParameterSet, sgd: inout SGD, log: StageLog, step: Int,
+                           epoch: Int, of epochs: Int, at k: Int, steps: Int, image: String, lastGood: String?,
+                           updateMetrics: () -> [any RunningMetric]) throws {
+        let lossFinite = l.prob.data.allSatisfy(\.isFinite) && l.bboxLoss.data.allSatisfy(\.isFinite)
+        if !lossFinite || nonFinite(params) != nil {
             throw StageError("\(stage): NaN/Inf at step \(step) (epoch \(epoch), image \(image)) in \(nonFinite(params) ?? "the loss"); "
                              + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
         }
         sgd.step(params)
-        metrics.add(0, sum: l.accuracy * Double(l.labelled), count: Double(l.labelled))
-        metrics.add(1, sum: l.logLoss * Double(l.labelled), count: Double(l.labelled))
-        metrics.add(2, sum: l.l1Loss, count: Double(l1Count))
-        log.progress(epoch: epoch, epochs: epochs, step: k, steps: steps, metrics: metrics.text)
-        if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + metrics.json) }
+        let metrics = updateMetrics()
+        log.progress(epoch: epoch, epochs: epochs, step: k, steps: steps,
+                     metrics: metrics.map { "\($0.name)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+        if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + json(metrics)) }
+    }
+
+    static func json(_ metrics: [any RunningMetric]) -> [(String, JSON)] { metrics.map { ($0.name, .double($0.value)) } }
+    static func values(_ metrics: [any RunningMetric]) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: metrics.map { ($0.name, $0.value) })
     }
 
     /// The first parameter holding a NaN or Inf (value or gradient), for the divergence message.
@@ -76,24 +81,6 @@ enum StageSupport {
         }
         return nil
     }
-}
-
-/// Running sums behind the reference metric names (value = sum / count over the epoch so far).
-struct RunningMetrics {
-    var names: [String]
-    var sums: [Double]
-    var counts: [Double]
-
-    init(_ names: [String]) {
-        self.names = names
-        sums = [Double](repeating: 0, count: names.count)
-        counts = sums
-    }
-
-    mutating func add(_ i: Int, sum: Double, count: Double) { sums[i] += sum; counts[i] += count }
-    var values: [Double] { zip(sums, counts).map { $1 > 0 ? $0 / $1 : .nan } }
-    var text: String { zip(names, values).map { "\($0)=\(String(format: "%.4f", $1))" }.joined(separator: " ") }
-    var json: [(String, JSON)] { zip(names, values).map { ($0, .double($1)) } }
 }
 
 /// A JSON-lines log beside the output, and a progress line on stderr (only on a terminal).

@@ -60,14 +60,14 @@ public enum TrainRCNN {
         var sampler = SeededSubsampler(seed: config.seed &+ 4)
         var order = SeededGenerator(seed: config.seed &+ 5)
         let log = try StageLog(stage: "train-rcnn", path: output + ".log.jsonl")
-        var metrics = RunningMetrics(["RCNNAcc", "RCNNLogLoss", "RCNNL1Loss"])
+        var acc = RCNNAcc(), logLoss = RCNNLogLoss(), l1 = RCNNL1Loss()
         let fgPerImage = Int((config.fgFraction * Double(config.batchRois)).rounded())
         var lastGood: String?
         var step = 0
         let started = Date()
         let flatMeans = means.flatMap { $0 }, flatStds = stds.flatMap { $0 }
         for epoch in 1...max(config.epochs, 1) {
-            metrics = RunningMetrics(metrics.names)
+            acc.reset(); logLoss.reset(); l1.reset()
             for (k, e) in entries.shuffled(using: &order).enumerated() {
                 step += 1
                 let image = try dataset.image(e.index)
@@ -82,20 +82,25 @@ public enum TrainRCNN {
                 let targets = Blob(shape: [n, 4 * classes], data: sample.bboxTargets.flatMap { $0 })
                 let weights = Blob(shape: [n, 4 * classes], data: sample.bboxWeights.flatMap { $0 })
                 net.params.zeroGrads()
-                let l = net.forwardBackward(data: data, rois: rois, label: sample.labels.map(Float.init), bboxTarget: targets, bboxWeight: weights)
-                try StageSupport.finishStep("train rcnn", l, l1Count: sample.labels.filter { $0 > 0 }.count, params: net.params, sgd: &sgd,
-                                            metrics: &metrics, log: log, step: step, epoch: epoch, of: config.epochs, at: k + 1,
-                                            steps: entries.count, image: image.id, lastGood: lastGood)
+                let labels = sample.labels.map(Float.init)
+                let l = net.forwardBackward(data: data, rois: rois, label: labels, bboxTarget: targets, bboxWeight: weights)
+                try StageSupport.finishStep("train rcnn", l, params: net.params, sgd: &sgd, log: log, step: step, epoch: epoch,
+                                            of: config.epochs, at: k + 1, steps: entries.count, image: image.id, lastGood: lastGood) {
+                    acc.update(clsProb: l.prob.data, numClasses: classes, label: labels)
+                    logLoss.update(clsProb: l.prob.data, numClasses: classes, label: labels)
+                    l1.update(bboxLoss: l.bboxLoss.data, label: labels)
+                    return [acc, logLoss, l1]
+                }
             }
             let path = StageSupport.epochPath(output, epoch)
             try TrainRPN.save(net.params, to: path, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config, freeze: freeze,
                               epoch: epoch, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
             lastGood = path
-            log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + metrics.json)
+            log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + StageSupport.json([acc, logLoss, l1]))
         }
         let digest = try TrainRPN.save(net.params, to: output, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config,
                                        freeze: freeze, epoch: config.epochs, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
-        return TrainRPN.Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)),
+        return TrainRPN.Result(output: output, digest: digest, metrics: StageSupport.values([acc, logLoss, l1]),
                                imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9))
     }
 

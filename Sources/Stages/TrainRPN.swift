@@ -38,11 +38,11 @@ public enum TrainRPN {
         var order = SeededGenerator(seed: config.seed &+ 2)
         let log = try StageLog(stage: "train-rpn", path: output + ".log.jsonl")
         var lastGood: String?
-        var metrics = RunningMetrics(["RPNAcc", "RPNLogLoss", "RPNL1Loss"])
+        var acc = RPNAcc(), logLoss = RPNLogLoss(), l1 = RPNL1Loss()
         var step = 0
         let started = Date()
         for epoch in 1...max(config.epochs, 1) {
-            metrics = RunningMetrics(metrics.names)
+            acc.reset(); logLoss.reset(); l1.reset()
             for (k, (index, flip)) in entries.shuffled(using: &order).enumerated() {
                 step += 1
                 let image = try dataset.image(index)
@@ -56,18 +56,22 @@ public enum TrainRPN {
                 net.params.zeroGrads()
                 let l = net.forwardBackward(data: data, label: t.label, bboxTarget: Blob(shape: shape, data: t.bboxTarget),
                                             bboxWeight: Blob(shape: shape, data: t.bboxWeight))
-                try StageSupport.finishStep("train rpn", l, l1Count: t.foregroundCount, params: net.params, sgd: &sgd,
-                                            metrics: &metrics, log: log, step: step, epoch: epoch, of: config.epochs, at: k + 1,
-                                            steps: entries.count, image: image.id, lastGood: lastGood)
+                try StageSupport.finishStep("train rpn", l, params: net.params, sgd: &sgd, log: log, step: step, epoch: epoch,
+                                            of: config.epochs, at: k + 1, steps: entries.count, image: image.id, lastGood: lastGood) {
+                    acc.update(clsProb: l.prob.data, label: t.label)
+                    logLoss.update(clsProb: l.prob.data, label: t.label)
+                    l1.update(bboxLoss: l.bboxLoss.data, bboxWeight: t.bboxWeight)
+                    return [acc, logLoss, l1]
+                }
             }
             let path = StageSupport.epochPath(output, epoch)
             try save(net.params, to: path, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config, freeze: freeze, epoch: epoch)
             lastGood = path
-            log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + metrics.json)
+            log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + StageSupport.json([acc, logLoss, l1]))
         }
         let digest = try save(net.params, to: output, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config,
                               freeze: freeze, epoch: config.epochs)
-        return Result(output: output, digest: digest, metrics: Dictionary(uniqueKeysWithValues: zip(metrics.names, metrics.values)),
+        return Result(output: output, digest: digest, metrics: StageSupport.values([acc, logLoss, l1]),
                       imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
