@@ -120,10 +120,29 @@ public struct StageConfig: Codable, Sendable, Equatable {
         return pc
     }
 
-    public static func load(path: String) throws -> StageConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the config") }
-        do { return try YAMLDecoder().decode(StageConfig.self, from: text) } catch {
-            throw StageError("\(path): not a valid stage config: \(error)")
+    /// Reference defaults, then the YAML file at `path` (if any), then `key=value` overrides (values
+    /// in YAML syntax: `epochs=2`, `lr_steps=[1]`). Unknown keys are errors, not silently ignored.
+    public static func load(path: String? = nil, overrides: [String] = []) throws -> StageConfig {
+        var dict: [String: Any] = [:]
+        if let path {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the config") }
+            guard let loaded = try? Yams.load(yaml: text), let mapping = (loaded ?? [String: Any]()) as? [String: Any] else {
+                throw StageError("\(path): not a YAML mapping")
+            }
+            dict = mapping
+        }
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "=") else { throw StageError("override '\(o)' must look like key=value") }
+            guard let value = try? Yams.load(yaml: String(o[o.index(after: eq)...])) else { throw StageError("override '\(o)': value is not YAML") }
+            dict[String(o[..<eq])] = value
+        }
+        if let unknown = dict.keys.sorted().first(where: { !keyNames.contains($0) }) {
+            throw StageError("\(path ?? "config"): unknown key '\(unknown)'; known keys: \(keyNames.sorted().joined(separator: ", "))")
+        }
+        do {
+            return try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
+        } catch {
+            throw StageError("\(path ?? "config"): not a valid stage config: \(error)")
         }
     }
 

@@ -7,7 +7,6 @@ import Engine
 import Foundation
 import ParamKit
 import Stages
-import Yams
 
 /// Config for a stage: reference defaults, then a YAML file, then `--set key=value` overrides.
 struct StageOptions: ParsableArguments {
@@ -21,26 +20,8 @@ struct StageOptions: ParsableArguments {
     var threads: Int?
 
     func resolve() throws -> StageConfig {
-        var dict: [String: Any] = [:]
-        if let config {
-            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else { throw UsageError("\(config): cannot read the config") }
-            guard let loaded = try Yams.load(yaml: text) as? [String: Any]? else { throw UsageError("\(config): not a YAML mapping") }
-            dict = loaded ?? [:]
-        }
-        for o in overrides {
-            guard let eq = o.firstIndex(of: "=") else { throw ValidationError("--set needs key=value, got '\(o)'") }
-            dict[String(o[..<eq])] = try Yams.load(yaml: String(o[o.index(after: eq)...]))
-        }
-        let known = Set(StageConfig.keyNames)
-        if let unknown = dict.keys.first(where: { !known.contains($0) }) {
-            throw UsageError("unknown config key '\(unknown)'; known keys: \(known.sorted().joined(separator: ", "))")
-        }
         if let threads { Threads.set(threads) }
-        do {
-            return try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
-        } catch {
-            throw UsageError("invalid stage config: \(error)")
-        }
+        return try StageConfig.load(path: config, overrides: overrides)
     }
 }
 

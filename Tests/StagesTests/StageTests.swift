@@ -34,6 +34,9 @@ struct StageTests {
         let c = try StageConfig.load(path: path)
         #expect(c.epochs == 3 && c.anchorScales == [2, 4])
         #expect(c.lr == 0.001 && c.lrSteps == [6] && c.rpnBatchSize == 256 && c.proposalPostNMSTopN == 2000 && c.nms == 0.3)
+        let overridden = try StageConfig.load(path: path, overrides: ["epochs=5", "lr_steps=[1, 2]"])
+        #expect(overridden.epochs == 5 && overridden.lrSteps == [1, 2] && overridden.anchorScales == [2, 4])
+        #expect(throws: StageError.self) { _ = try StageConfig.load(path: path, overrides: ["epoch=5"]) }   // unknown key
         try "epochs: many\n".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(throws: StageError.self) { _ = try StageConfig.load(path: path) }
     }
