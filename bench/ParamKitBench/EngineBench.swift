@@ -181,25 +181,47 @@ enum EngineBench {
         let tiny: [(String, Int, Int, Int, Int)] = [
             ("tiny conv1_2", 4, 4, 600, 1000), ("tiny conv2_2", 8, 8, 300, 500), ("tiny conv3_3", 8, 8, 150, 250),
             ("tiny conv4_3", 16, 16, 75, 125), ("tiny conv5_3", 16, 16, 37, 62)]
+        var rng = SeededGenerator(seed: 7)
         for (name, cin, cout, h, w) in vgg + tiny {
-            let conv = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: cout)
-            let x = Blob(shape: [1, cin, h, w], data: [Float](repeating: 0.1, count: cin * h * w))
-            let weight = [Float](repeating: 0.01, count: cout * cin * 9), bias = [Float](repeating: 0, count: cout)
-            var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: cout)
-            let flops = 3.0 * 2 * Double(cout * cin * 9) * Double(h * w)   // forward + dW + dX
-            var times: [Double] = []
-            for i in 0..<4 {
-                let t0 = now()
-                let y = conv.forward(x, weight: weight, bias: bias)
-                _ = gw.withUnsafeMutableBufferPointer { gwp in
-                    gb.withUnsafeMutableBufferPointer { gbp in
-                        conv.backward(y, input: x, weight: weight, gradWeight: gwp.baseAddress, gradBias: gbp.baseAddress, inputGrad: true)
+            let x = Blob(shape: [1, cin, h, w], data: (0..<cin * h * w).map { _ in Float.random(in: 0...1, using: &rng) })
+            let scale = Float((2.0 / Double(cin * 9)).squareRoot())
+            let weight = (0..<cout * cin * 9).map { _ in Float.random(in: -scale...scale, using: &rng) }, bias = [Float](repeating: 0, count: cout)
+            let flops = 3.0 * 2 * Double(cout * cin * 9) * Double(h * w)   // forward + dW + dX, counted as direct convolution
+            var reference: (y: [Float], dx: [Float], dw: [Float])?
+            for algorithm in [Convolution.Algorithm.im2col, .auto] {
+                var conv = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: cout)
+                conv.algorithm = algorithm
+                let resolved = conv.resolvedAlgorithm(inputChannels: cin)
+                if algorithm == .auto && resolved == .im2col { continue }
+                guard case let label = resolved == .im2col ? "im2col" : "\(resolved)" else { continue }
+                var times: [Double] = []
+                var result: (y: [Float], dx: [Float], dw: [Float]) = ([], [], [])
+                for i in 0..<4 {
+                    var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: cout)
+                    let t0 = now()
+                    let y = conv.forward(x, weight: weight, bias: bias)
+                    let dx = gw.withUnsafeMutableBufferPointer { gwp in
+                        gb.withUnsafeMutableBufferPointer { gbp in
+                            conv.backward(y, input: x, weight: weight, gradWeight: gwp.baseAddress, gradBias: gbp.baseAddress, inputGrad: true)!
+                        }
                     }
+                    if i > 0 { times.append(now() - t0) }
+                    if i == 3 { result = (y.data, dx.data, gw) }
                 }
-                if i > 0 { times.append(now() - t0) }
+                // Largest difference from im2col relative to the largest im2col magnitude, over y, dX and dW.
+                var error = 0.0
+                if let ref = reference {
+                    for (a, b) in [(result.y, ref.y), (result.dx, ref.dx), (result.dw, ref.dw)] {
+                        let scale = Double(b.reduce(0) { max($0, abs($1)) })
+                        let worst = Double(zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) })
+                        error = max(error, worst / max(scale, 1e-30))
+                    }
+                } else {
+                    reference = result
+                }
+                let t = times.min()!
+                lines.append(#"{"kind": "conv", "layer": "\#(name)", "algorithm": "\#(label)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(flops / t / 1e9 / best), "max_rel_error_vs_im2col": \#(error)}"#)
             }
-            let t = times.min()!
-            lines.append(#"{"kind": "conv", "layer": "\#(name)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(flops / t / 1e9 / best)}"#)
         }
         return lines.joined(separator: "\n")
     }

@@ -1,6 +1,7 @@
 // Convolution (cross-correlation, weight OIHW, optional bias) as im2col + sgemm, with backward to
 // the weights, the bias and (when asked) the data. Columns are built a tile of output rows at a
-// time (about 8 MB) and rebuilt in backward instead of kept.
+// time (about 8 MB) and rebuilt in backward instead of kept. 3×3 convolutions with stride 1 and
+// padding 1 between layers of 16 or more channels use Winograd F(4×4, 3×3) instead (Winograd.swift).
 
 import COpenBLAS
 
@@ -11,6 +12,18 @@ public struct Convolution: Sendable {
     public var numFilter: Int
     /// Column-buffer budget in floats (2M = 8 MB) that sets the rows per tile.
     var tileElements = 2 << 20
+    /// How the product is computed; `.auto` picks Winograd where it applies and pays.
+    public var algorithm: Algorithm = .auto
+    /// Winograd chunk budget in floats per transformed buffer (3M = 12 MB).
+    var winogradChunkFloats = 3 << 20
+
+    public enum Algorithm: Sendable, Equatable {
+        /// Winograd F(4×4, 3×3) for 3×3 / stride 1 / pad 1 with ≥ 16 input and output channels, else im2col.
+        case auto
+        case im2col
+        /// Winograd F(m×m, 3×3), m = 2 or 4; only for 3×3 / stride 1 / pad 1 (others fall back to im2col).
+        case winograd(tile: Int)
+    }
 
     public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), pad: (Int, Int) = (0, 0), numFilter: Int) {
         self.kernel = (kernel.0, kernel.1)
@@ -21,6 +34,21 @@ public struct Convolution: Sendable {
 
     public func outputShape(_ x: [Int]) -> [Int] {
         [x[0], numFilter, (x[2] + 2 * pad.h - kernel.h) / stride.h + 1, (x[3] + 2 * pad.w - kernel.w) / stride.w + 1]
+    }
+
+    /// What `.auto` (or an inapplicable `.winograd`) resolves to for an input with `channels` channels.
+    public func resolvedAlgorithm(inputChannels channels: Int) -> Algorithm {
+        winograd(channels: channels).map { .winograd(tile: $0.m) } ?? .im2col
+    }
+
+    /// The Winograd plan for an input with `channels` channels, or nil for im2col.
+    func winograd(channels: Int) -> Winograd? {
+        guard kernel == (3, 3), stride == (1, 1), pad == (1, 1) else { return nil }
+        switch algorithm {
+        case .im2col: return nil
+        case .winograd(let m): return Winograd(m: m == 2 ? 2 : 4, budget: winogradChunkFloats)
+        case .auto: return channels >= 16 && numFilter >= 16 ? Winograd(m: 4, budget: winogradChunkFloats) : nil
+        }
     }
 
     /// 1×1, stride 1, no padding: the input already is the column matrix.
@@ -41,6 +69,25 @@ public struct Convolution: Sendable {
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
         var y = Blob(uninitialized: out)   // every element is written: bias fill, or GEMM with beta 0
+        if let wino = winograd(channels: c) {
+            weight.withUnsafeBufferPointer { wp in
+                let u = wino.transformWeights(wp.baseAddress!, outChannels: numFilter, inChannels: c, flipped: false)
+                x.data.withUnsafeBufferPointer { xp in
+                    y.data.withUnsafeMutableBufferPointer { yp in
+                        u.withUnsafeBufferPointer { up in
+                            (bias ?? []).withUnsafeBufferPointer { bp in
+                                for i in 0..<n {
+                                    wino.convolve(xp.baseAddress! + i * c * h * w, channels: c, height: h, width: w, u: up.baseAddress!,
+                                                  outChannels: numFilter, bias: bias == nil ? nil : bp.baseAddress,
+                                                  into: yp.baseAddress! + i * numFilter * spatial)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return y
+        }
         let rows = tileRows(kdim: kdim, outW: wo, outH: ho)
         var col = [Float](repeating: 0, count: isPointwise ? 0 : kdim * rows * wo)
         x.data.withUnsafeBufferPointer { xp in
@@ -80,6 +127,9 @@ public struct Convolution: Sendable {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
+        if let wino = winograd(channels: c) {
+            return winogradBackward(wino, dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
+        }
         var dx: Blob? = inputGrad ? Blob(zeros: x.shape) : nil
         let rows = tileRows(kdim: kdim, outW: wo, outH: ho)
         var col = [Float](repeating: 0, count: isPointwise || gradWeight == nil ? 0 : kdim * rows * wo)
@@ -127,6 +177,43 @@ public struct Convolution: Sendable {
                                     dx!.data.withUnsafeMutableBufferPointer { dxp in
                                         col2im(dcp.baseAddress!, channels: c, height: h, width: w, rows: r0..<r1, outW: wo, into: dxp.baseAddress! + i * c * h * w)
                                     }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+
+    func winogradBackward(_ wino: Winograd, _ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
+                          gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let spatial = h * w
+        var dx: Blob? = inputGrad ? Blob(uninitialized: x.shape) : nil
+        dy.data.withUnsafeBufferPointer { dyp in
+            x.data.withUnsafeBufferPointer { xp in
+                weight.withUnsafeBufferPointer { wp in
+                    // dX = the same convolution of dY with the flipped, transposed filter.
+                    let uFlipped = inputGrad ? wino.transformWeights(wp.baseAddress!, outChannels: numFilter, inChannels: c, flipped: true) : []
+                    for i in 0..<n {
+                        let dyi = dyp.baseAddress! + i * numFilter * spatial
+                        let xi = xp.baseAddress! + i * c * spatial
+                        if let gradBias {
+                            ones(spatial).withUnsafeBufferPointer { one in
+                                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(numFilter), Int32(spatial), 1, dyi, Int32(spatial),
+                                            one.baseAddress, 1, 1, gradBias, 1)
+                            }
+                        }
+                        if let gradWeight {
+                            wino.accumulateWeightGradient(input: xi, channels: c, height: h, width: w, outputGrad: dyi, outChannels: numFilter, into: gradWeight)
+                        }
+                        if inputGrad {
+                            uFlipped.withUnsafeBufferPointer { up in
+                                dx!.data.withUnsafeMutableBufferPointer { dxp in
+                                    wino.convolve(dyi, channels: numFilter, height: h, width: w, u: up.baseAddress!, outChannels: c, bias: nil,
+                                                  into: dxp.baseAddress! + i * c * spatial)
                                 }
                             }
                         }

@@ -1,0 +1,43 @@
+/* Winograd minimal filtering F(m×m, 3×3) for 3×3 convolutions with stride 1 and padding 1
+   (m = 2: 4×4 tiles, 2.25× fewer multiplies than direct; m = 4: 6×6 tiles, 4× fewer).
+
+   A layer's output (Ho×Wo = H×W) is cut into tiles of m×m outputs, numbered t = ty·tilesW + tx
+   with tilesW = ceil(W/m). Each routine handles the tiles t0 ..< t0+count of one image, so callers
+   can work on chunks that stay in cache. Transformed data is stored as [ξ][channel][tile] with
+   ξ = 0 ..< α² (α = m + 2): element (ξ, channel, t) of a buffer lives at
+   buf[ξ·plane + channel·ld + (t − t0)], buf pointing at tile t0's slot. For every ξ the products
+   are then one ordinary GEMM:
+
+     forward         M[ξ][K][T]  = U[ξ][K][C] · V[ξ][C][T]
+     weight gradient dÛ[ξ][K][C] += E[ξ][K][T] · V[ξ][C][T]ᵀ
+     data gradient   the forward pass of dY with the flipped, transposed filter (flip = 1 below).
+
+   The transforms are those of Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"
+   (2016); the weight gradient uses the same matrices with the roles of output and filter
+   exchanged: dW = Gᵀ [(A E Aᵀ) ⊙ (Bᵀ X B)] G summed over tiles. */
+#ifndef PARAMKIT_WINOGRAD_H
+#define PARAMKIT_WINOGRAD_H
+
+#include <stddef.h>
+
+/* U[ξ][K][C] from weights w[K][C][3][3], for the output channels k0 ..< k1. With flip != 0 the
+   result is for the filter of the data gradient, w'[c][k] = w[k][c] rotated by 180°: U[ξ][C][K]. */
+void pk_wino_weights(int m, const float *w, int K, int C, int k0, int k1, int flip, float *U);
+
+/* V[ξ][C][tiles] from the image x[C][H][W] (zero padding of 1 on every side). */
+void pk_wino_input(int m, const float *x, int C, int H, int W, long t0, long count,
+                   float *V, long ld, long plane);
+
+/* y[K][H][W] for the tiles t0 ..< t0+count from M[ξ][K][tiles], plus bias[k] when bias != NULL.
+   Only the outputs inside H×W are written. */
+void pk_wino_output(int m, const float *M, long ld, long plane, int K, int H, int W, long t0,
+                    long count, const float *bias, float *y);
+
+/* E[ξ][K][tiles] from the output gradient dy[K][H][W] (zero beyond the image). */
+void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long count,
+                  float *E, long ld, long plane);
+
+/* dw[K][C][3][3] += Gᵀ dÛ[ξ][K][C] G, for the filters kc = k·C + c in kc0 ..< kc1. */
+void pk_wino_weight_grad(int m, const float *dU, int K, int C, long kc0, long kc1, float *dw);
+
+#endif

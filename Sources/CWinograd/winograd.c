@@ -1,0 +1,284 @@
+/* Winograd F(m×m, 3×3) transforms; see include/winograd.h for the data layout.
+
+   Each 2-D transform is done as two 1-D passes so the inner loops run over contiguous memory:
+   the vertical pass combines α (or m) image rows column by column, the horizontal pass combines
+   neighbouring columns tile by tile and writes each of the α² results to its own contiguous
+   stream. The 1-D transforms below are written out for m = 4 (α = 6) and m = 2 (α = 4); the rest
+   of the code is shared through a macro that instantiates one set of routines per m. */
+
+#include "winograd.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define PK_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+
+/* ---- 1-D transforms. d: input values, r: results. ---------------------------------------- */
+
+/* m = 4, α = 6. Bᵀ (input), Aᵀ (output), G (filter), A (output gradient), Gᵀ (filter gradient). */
+#define IN_4(d, r) do { \
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4]; \
+    r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4]; \
+    r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4]; \
+    r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4]; \
+    r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4]; \
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5]; } while (0)
+#define OUT_4(v, r) do { \
+    float s12 = v[1] + v[2], d12 = v[1] - v[2], s34 = v[3] + v[4], d34 = v[3] - v[4]; \
+    r[0] = v[0] + s12 + s34; \
+    r[1] = d12 + 2.0f * d34; \
+    r[2] = s12 + 4.0f * s34; \
+    r[3] = d12 + 8.0f * d34 + v[5]; } while (0)
+#define FILT_4(g, r) do { \
+    r[0] = g[0] * 0.25f; \
+    r[1] = -(g[0] + g[1] + g[2]) / 6.0f; \
+    r[2] = -(g[0] - g[1] + g[2]) / 6.0f; \
+    r[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f; \
+    r[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f; \
+    r[5] = g[2]; } while (0)
+#define GRAD_4(e, r) do { \
+    float s02 = e[0] + e[2], s13 = e[1] + e[3]; \
+    float q02 = e[0] + 4.0f * e[2], q13 = 2.0f * e[1] + 8.0f * e[3]; \
+    r[0] = e[0]; \
+    r[1] = s02 + s13; \
+    r[2] = s02 - s13; \
+    r[3] = q02 + q13; \
+    r[4] = q02 - q13; \
+    r[5] = e[3]; } while (0)
+#define WGRAD_4(v, r) do { \
+    r[0] = v[0] * 0.25f - (v[1] + v[2]) / 6.0f + (v[3] + v[4]) / 24.0f; \
+    r[1] = (v[2] - v[1]) / 6.0f + (v[3] - v[4]) / 12.0f; \
+    r[2] = (v[3] + v[4] - v[1] - v[2]) / 6.0f + v[5]; } while (0)
+
+/* m = 2, α = 4. */
+#define IN_2(d, r) do { \
+    r[0] = d[0] - d[2]; \
+    r[1] = d[1] + d[2]; \
+    r[2] = d[2] - d[1]; \
+    r[3] = d[1] - d[3]; } while (0)
+#define OUT_2(v, r) do { \
+    r[0] = v[0] + v[1] + v[2]; \
+    r[1] = v[1] - v[2] - v[3]; } while (0)
+#define FILT_2(g, r) do { \
+    r[0] = g[0]; \
+    r[1] = (g[0] + g[1] + g[2]) * 0.5f; \
+    r[2] = (g[0] - g[1] + g[2]) * 0.5f; \
+    r[3] = g[2]; } while (0)
+#define GRAD_2(e, r) do { \
+    r[0] = e[0]; \
+    r[1] = e[0] + e[1]; \
+    r[2] = e[0] - e[1]; \
+    r[3] = -e[1]; } while (0)
+#define WGRAD_2(v, r) do { \
+    r[0] = v[0] + (v[1] + v[2]) * 0.5f; \
+    r[1] = (v[1] - v[2]) * 0.5f; \
+    r[2] = (v[1] + v[2]) * 0.5f + v[3]; } while (0)
+
+static float *scratch(size_t n) {
+    float *p = malloc(n * sizeof(float));
+    if (!p) abort();
+    return p;
+}
+
+/* ---- One instantiation per tile size. ----------------------------------------------------- */
+
+#define DEFINE_WINOGRAD(M, A, IN, OUT, FILT, GRAD, WGRAD)                                          \
+                                                                                                   \
+PK_CLONES static void weights_##M(const float *w, int K, int C, int k0, int k1, int flip, float *U) { \
+    const long KC = (long)K * C;                                                                   \
+    for (int k = k0; k < k1; k++)                                                                  \
+        for (int c = 0; c < C; c++) {                                                              \
+            const float *g = w + ((long)k * C + c) * 9;                                            \
+            float f[9];                                                                            \
+            for (int i = 0; i < 9; i++) f[i] = flip ? g[8 - i] : g[i];                             \
+            float t[A][3]; /* G·f: rows ξ, columns s */                                             \
+            for (int s = 0; s < 3; s++) {                                                          \
+                float col[3] = { f[s], f[3 + s], f[6 + s] }, r[A];                                 \
+                FILT(col, r);                                                                      \
+                for (int x = 0; x < A; x++) t[x][s] = r[x];                                        \
+            }                                                                                      \
+            long at = flip ? (long)c * K + k : (long)k * C + c;                                    \
+            for (int x = 0; x < A; x++) {                                                          \
+                float r[A];                                                                        \
+                FILT(t[x], r);                                                                     \
+                for (int y = 0; y < A; y++) U[(x * A + y) * KC + at] = r[y];                       \
+            }                                                                                      \
+        }                                                                                          \
+}                                                                                                  \
+                                                                                                   \
+PK_CLONES static void input_##M(const float *x, int C, int H, int W, long t0, long count, float *V,     \
+                                long ld, long plane) { \
+    const long tilesW = (W + M - 1) / M, Wp = tilesW * M + 2;             \
+    float *Z = scratch((size_t)A * Wp), *zero = scratch((size_t)Wp + 2);                           \
+    memset(zero, 0, ((size_t)Wp + 2) * sizeof(float));                                             \
+    for (int c = 0; c < C; c++) {                                                                  \
+        for (long t = t0; t < t0 + count;) {                                                       \
+            const long ty = t / tilesW, txa = t % tilesW;                                          \
+            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+            /* Padded column xp = image column + 1; tile tx reads xp in [tx·M, tx·M + A). */       \
+            const long xlo = txa * M, xhi = (txb - 1) * M + A;                                     \
+            const float *rows[A];                                                                  \
+            for (int i = 0; i < A; i++) {                                                          \
+                long y = ty * M - 1 + i;                                                           \
+                rows[i] = (y >= 0 && y < H) ? x + ((long)c * H + y) * W - 1 : zero + 1;            \
+            }                                                                                      \
+            const long inLo = xlo > 1 ? xlo : 1, inHi = xhi < W + 1 ? xhi : W + 1;                 \
+            for (long xp = xlo; xp < inLo; xp++) for (int i = 0; i < A; i++) Z[i * Wp + xp] = 0;   \
+            for (long xp = inHi > inLo ? inHi : inLo; xp < xhi; xp++)                              \
+                for (int i = 0; i < A; i++) Z[i * Wp + xp] = 0;                                    \
+            for (long xp = inLo; xp < inHi; xp++) {                                                \
+                float d[A], r[A];                                                                  \
+                for (int i = 0; i < A; i++) d[i] = rows[i][xp];                                    \
+                IN(d, r);                                                                          \
+                for (int i = 0; i < A; i++) Z[i * Wp + xp] = r[i];                                 \
+            }                                                                                      \
+            float *out = V + (long)c * ld + (t - t0) - txa;                                     \
+            for (int xi = 0; xi < A; xi++) {                                                       \
+                const float *z = Z + xi * Wp;                                                      \
+                float *o = out + (long)xi * A * plane;                                             \
+                for (long tx = txa; tx < txb; tx++) {                                              \
+                    float d[A], r[A];                                                              \
+                    for (int j = 0; j < A; j++) d[j] = z[tx * M + j];                              \
+                    IN(d, r);                                                                      \
+                    for (int j = 0; j < A; j++) o[j * plane + tx] = r[j];                          \
+                }                                                                                  \
+            }                                                                                      \
+            t += txb - txa;                                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    free(Z); free(zero);                                                                           \
+}                                                                                                  \
+                                                                                                   \
+PK_CLONES static void output_##M(const float *Mt, long ld, long plane, int K, int H, int W, long t0, \
+                                 long count, const float *bias, float *y) {                                    \
+    const long tilesW = (W + M - 1) / M, Wt = tilesW * M;                                          \
+    float *Z = scratch((size_t)A * Wt);                                                            \
+    for (int k = 0; k < K; k++) {                                                                  \
+        const float b = bias ? bias[k] : 0.0f;                                                     \
+        for (long t = t0; t < t0 + count;) {                                                       \
+            const long ty = t / tilesW, txa = t % tilesW;                                          \
+            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+            const float *in = Mt + (long)k * ld + (t - t0) - txa;                               \
+            for (int xi = 0; xi < A; xi++) {                                                       \
+                const float *src = in + (long)xi * A * plane;                                      \
+                float *z = Z + xi * Wt;                                                            \
+                for (long tx = txa; tx < txb; tx++) {                                              \
+                    float v[A], r[M];                                                              \
+                    for (int j = 0; j < A; j++) v[j] = src[j * plane + tx];                        \
+                    OUT(v, r);                                                                     \
+                    for (int j = 0; j < M; j++) z[tx * M + j] = r[j];                              \
+                }                                                                                  \
+            }                                                                                      \
+            const long xlo = txa * M, xhi = txb * M < W ? txb * M : W;                             \
+            float *rows[M];                                                                        \
+            int nrows = 0;                                                                         \
+            for (int i = 0; i < M; i++) {                                                          \
+                long yy = ty * M + i;                                                              \
+                rows[i] = y + ((long)k * H + (yy < H ? yy : ty * M)) * W;                          \
+                if (yy < H) nrows = i + 1;                                                         \
+            }                                                                                      \
+            if (nrows == M) {                                                                      \
+                for (long xx = xlo; xx < xhi; xx++) {                                              \
+                    float v[A], r[M];                                                              \
+                    for (int i = 0; i < A; i++) v[i] = Z[i * Wt + xx];                             \
+                    OUT(v, r);                                                                     \
+                    for (int i = 0; i < M; i++) rows[i][xx] = r[i] + b;                            \
+                }                                                                                  \
+            } else {                                                                               \
+                for (long xx = xlo; xx < xhi; xx++) {                                              \
+                    float v[A], r[M];                                                              \
+                    for (int i = 0; i < A; i++) v[i] = Z[i * Wt + xx];                             \
+                    OUT(v, r);                                                                     \
+                    for (int i = 0; i < nrows; i++) rows[i][xx] = r[i] + b;                        \
+                }                                                                                  \
+            }                                                                                      \
+            t += txb - txa;                                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    free(Z);                                                                                       \
+}                                                                                                  \
+                                                                                                   \
+PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, long count, float *E,      \
+                               long ld, long plane) { \
+    const long tilesW = (W + M - 1) / M, Wt = tilesW * M;                                          \
+    float *Z = scratch((size_t)A * Wt), *zero = scratch((size_t)Wt);                               \
+    memset(zero, 0, (size_t)Wt * sizeof(float));                                                   \
+    for (int k = 0; k < K; k++) {                                                                  \
+        for (long t = t0; t < t0 + count;) {                                                       \
+            const long ty = t / tilesW, txa = t % tilesW;                                          \
+            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+            const float *rows[M];                                                                  \
+            for (int i = 0; i < M; i++) {                                                          \
+                long yy = ty * M + i;                                                              \
+                rows[i] = yy < H ? dy + ((long)k * H + yy) * W : zero;                             \
+            }                                                                                      \
+            const long xlo = txa * M, xhi = txb * M, inHi = xhi < W ? xhi : W;                     \
+            for (long xx = xlo; xx < inHi; xx++) {                                                 \
+                float e[M], r[A];                                                                  \
+                for (int i = 0; i < M; i++) e[i] = rows[i][xx];                                    \
+                GRAD(e, r);                                                                        \
+                for (int i = 0; i < A; i++) Z[i * Wt + xx] = r[i];                                 \
+            }                                                                                      \
+            for (long xx = inHi; xx < xhi; xx++) for (int i = 0; i < A; i++) Z[i * Wt + xx] = 0;   \
+            float *out = E + (long)k * ld + (t - t0) - txa;                                     \
+            for (int xi = 0; xi < A; xi++) {                                                       \
+                const float *z = Z + xi * Wt;                                                      \
+                float *o = out + (long)xi * A * plane;                                             \
+                for (long tx = txa; tx < txb; tx++) {                                              \
+                    float e[M], r[A];                                                              \
+                    for (int j = 0; j < M; j++) e[j] = z[tx * M + j];                              \
+                    GRAD(e, r);                                                                    \
+                    for (int j = 0; j < A; j++) o[j * plane + tx] = r[j];                          \
+                }                                                                                  \
+            }                                                                                      \
+            t += txb - txa;                                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    free(Z); free(zero);                                                                           \
+}                                                                                                  \
+                                                                                                   \
+PK_CLONES static void weight_grad_##M(const float *dU, int K, int C, long kc0, long kc1, float *dw) { \
+    const long KC = (long)K * C;                                                                   \
+    for (long kc = kc0; kc < kc1; kc++) {                                                          \
+        float t[3][A]; /* Gᵀ·dÛ: rows r, columns ξc */                                             \
+        for (int yc = 0; yc < A; yc++) {                                                           \
+            float v[A], r[3];                                                                      \
+            for (int x = 0; x < A; x++) v[x] = dU[(x * A + yc) * KC + kc];                         \
+            WGRAD(v, r);                                                                           \
+            for (int i = 0; i < 3; i++) t[i][yc] = r[i];                                           \
+        }                                                                                          \
+        for (int i = 0; i < 3; i++) {                                                              \
+            float r[3];                                                                            \
+            WGRAD(t[i], r);                                                                        \
+            for (int j = 0; j < 3; j++) dw[kc * 9 + i * 3 + j] += r[j];                            \
+        }                                                                                          \
+    }                                                                                              \
+}
+
+DEFINE_WINOGRAD(4, 6, IN_4, OUT_4, FILT_4, GRAD_4, WGRAD_4)
+DEFINE_WINOGRAD(2, 4, IN_2, OUT_2, FILT_2, GRAD_2, WGRAD_2)
+
+/* ---- Public entry points. ----------------------------------------------------------------- */
+
+void pk_wino_weights(int m, const float *w, int K, int C, int k0, int k1, int flip, float *U) {
+    if (m == 4) weights_4(w, K, C, k0, k1, flip, U); else weights_2(w, K, C, k0, k1, flip, U);
+}
+
+void pk_wino_input(int m, const float *x, int C, int H, int W, long t0, long count,
+                   float *V, long ld, long plane) {
+    if (m == 4) input_4(x, C, H, W, t0, count, V, ld, plane); else input_2(x, C, H, W, t0, count, V, ld, plane);
+}
+
+void pk_wino_output(int m, const float *M, long ld, long plane, int K, int H, int W, long t0,
+                    long count, const float *bias, float *y) {
+    if (m == 4) output_4(M, ld, plane, K, H, W, t0, count, bias, y);
+    else output_2(M, ld, plane, K, H, W, t0, count, bias, y);
+}
+
+void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long count,
+                  float *E, long ld, long plane) {
+    if (m == 4) grad_4(dy, K, H, W, t0, count, E, ld, plane); else grad_2(dy, K, H, W, t0, count, E, ld, plane);
+}
+
+void pk_wino_weight_grad(int m, const float *dU, int K, int C, long kc0, long kc1, float *dw) {
+    if (m == 4) weight_grad_4(dU, K, C, kc0, kc1, dw); else weight_grad_2(dU, K, C, kc0, kc1, dw);
+}
