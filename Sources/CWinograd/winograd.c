@@ -28,12 +28,16 @@
     r[1] = d12 + 2.0f * d34; \
     r[2] = s12 + 4.0f * s34; \
     r[3] = d12 + 8.0f * d34 + v[5]; } while (0)
+#define SIXTH (1.0f / 6.0f)
+#define TWELFTH (1.0f / 12.0f)
+#define TWENTYFOURTH (1.0f / 24.0f)
 #define FILT_4(g, r) do { \
+    float s02 = g[0] * TWENTYFOURTH + g[2] * SIXTH, m1 = g[1] * TWELFTH; \
     r[0] = g[0] * 0.25f; \
-    r[1] = -(g[0] + g[1] + g[2]) / 6.0f; \
-    r[2] = -(g[0] - g[1] + g[2]) / 6.0f; \
-    r[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f; \
-    r[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f; \
+    r[1] = -(g[0] + g[1] + g[2]) * SIXTH; \
+    r[2] = -(g[0] - g[1] + g[2]) * SIXTH; \
+    r[3] = s02 + m1; \
+    r[4] = s02 - m1; \
     r[5] = g[2]; } while (0)
 #define GRAD_4(e, r) do { \
     float s02 = e[0] + e[2], s13 = e[1] + e[3]; \
@@ -45,9 +49,9 @@
     r[4] = q02 - q13; \
     r[5] = e[3]; } while (0)
 #define WGRAD_4(v, r) do { \
-    r[0] = v[0] * 0.25f - (v[1] + v[2]) / 6.0f + (v[3] + v[4]) / 24.0f; \
-    r[1] = (v[2] - v[1]) / 6.0f + (v[3] - v[4]) / 12.0f; \
-    r[2] = (v[3] + v[4] - v[1] - v[2]) / 6.0f + v[5]; } while (0)
+    r[0] = v[0] * 0.25f - (v[1] + v[2]) * SIXTH + (v[3] + v[4]) * TWENTYFOURTH; \
+    r[1] = (v[2] - v[1]) * SIXTH + (v[3] - v[4]) * TWELFTH; \
+    r[2] = (v[3] + v[4] - v[1] - v[2]) * SIXTH + v[5]; } while (0)
 
 /* m = 2, α = 4. */
 #define IN_2(d, r) do { \
@@ -83,24 +87,28 @@ static float *scratch(size_t n) {
 
 #define DEFINE_WINOGRAD(M, A, IN, OUT, FILT, GRAD, WGRAD)                                          \
                                                                                                    \
-PK_CLONES static void weights_##M(const float *w, int K, int C, int k0, int k1, int flip, float *U) { \
-    const long KC = (long)K * C;                                                                   \
-    for (int k = k0; k < k1; k++)                                                                  \
-        for (int c = 0; c < C; c++) {                                                              \
+PK_CLONES static void weights_##M(const float *w, int K, int C, int r0, int r1, int flip, float *U,     \
+                                  long plane) { \
+    /* The outer loop runs over the index that is slow in U (k, or c when flipped), so the inner   \
+       loop writes each of the α² planes contiguously. */                                         \
+    const int inner = flip ? K : C;                                                                \
+    for (int o = r0; o < r1; o++)                                                              \
+        for (int i = 0; i < inner; i++) {                                                          \
+            const int k = flip ? i : o, c = flip ? o : i;                                          \
             const float *g = w + ((long)k * C + c) * 9;                                            \
             float f[9];                                                                            \
-            for (int i = 0; i < 9; i++) f[i] = flip ? g[8 - i] : g[i];                             \
+            for (int j = 0; j < 9; j++) f[j] = flip ? g[8 - j] : g[j];                             \
             float t[A][3]; /* G·f: rows ξ, columns s */                                             \
             for (int s = 0; s < 3; s++) {                                                          \
                 float col[3] = { f[s], f[3 + s], f[6 + s] }, r[A];                                 \
                 FILT(col, r);                                                                      \
                 for (int x = 0; x < A; x++) t[x][s] = r[x];                                        \
             }                                                                                      \
-            long at = flip ? (long)c * K + k : (long)k * C + c;                                    \
+            const long at = (long)o * inner + i;                                                   \
             for (int x = 0; x < A; x++) {                                                          \
                 float r[A];                                                                        \
                 FILT(t[x], r);                                                                     \
-                for (int y = 0; y < A; y++) U[(x * A + y) * KC + at] = r[y];                       \
+                for (int y = 0; y < A; y++) U[(x * A + y) * plane + at] = r[y];                       \
             }                                                                                      \
         }                                                                                          \
 }                                                                                                  \
@@ -236,13 +244,12 @@ PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, lo
     free(Z); free(zero);                                                                           \
 }                                                                                                  \
                                                                                                    \
-PK_CLONES static void weight_grad_##M(const float *dU, int K, int C, long kc0, long kc1, float *dw) { \
-    const long KC = (long)K * C;                                                                   \
+PK_CLONES static void weight_grad_##M(const float *dU, long plane, long kc0, long kc1, float *dw) { \
     for (long kc = kc0; kc < kc1; kc++) {                                                          \
         float t[3][A]; /* Gᵀ·dÛ: rows r, columns ξc */                                             \
         for (int yc = 0; yc < A; yc++) {                                                           \
             float v[A], r[3];                                                                      \
-            for (int x = 0; x < A; x++) v[x] = dU[(x * A + yc) * KC + kc];                         \
+            for (int x = 0; x < A; x++) v[x] = dU[(x * A + yc) * plane + kc];                         \
             WGRAD(v, r);                                                                           \
             for (int i = 0; i < 3; i++) t[i][yc] = r[i];                                           \
         }                                                                                          \
@@ -259,8 +266,8 @@ DEFINE_WINOGRAD(2, 4, IN_2, OUT_2, FILT_2, GRAD_2, WGRAD_2)
 
 /* ---- Public entry points. ----------------------------------------------------------------- */
 
-void pk_wino_weights(int m, const float *w, int K, int C, int k0, int k1, int flip, float *U) {
-    if (m == 4) weights_4(w, K, C, k0, k1, flip, U); else weights_2(w, K, C, k0, k1, flip, U);
+void pk_wino_weights(int m, const float *w, int K, int C, int r0, int r1, int flip, float *U, long plane) {
+    if (m == 4) weights_4(w, K, C, r0, r1, flip, U, plane); else weights_2(w, K, C, r0, r1, flip, U, plane);
 }
 
 void pk_wino_input(int m, const float *x, int C, int H, int W, long t0, long count,
@@ -279,6 +286,6 @@ void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long cou
     if (m == 4) grad_4(dy, K, H, W, t0, count, E, ld, plane); else grad_2(dy, K, H, W, t0, count, E, ld, plane);
 }
 
-void pk_wino_weight_grad(int m, const float *dU, int K, int C, long kc0, long kc1, float *dw) {
-    if (m == 4) weight_grad_4(dU, K, C, kc0, kc1, dw); else weight_grad_2(dU, K, C, kc0, kc1, dw);
+void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw) {
+    if (m == 4) weight_grad_4(dU, plane, kc0, kc1, dw); else weight_grad_2(dU, plane, kc0, kc1, dw);
 }

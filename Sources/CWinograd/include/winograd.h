@@ -20,9 +20,12 @@
 
 #include <stddef.h>
 
-/* U[ξ][K][C] from weights w[K][C][3][3], for the output channels k0 ..< k1. With flip != 0 the
-   result is for the filter of the data gradient, w'[c][k] = w[k][c] rotated by 180°: U[ξ][C][K]. */
-void pk_wino_weights(int m, const float *w, int K, int C, int k0, int k1, int flip, float *U);
+/* U[ξ][K][C] from weights w[K][C][3][3], for the output channels k in r0 ..< r1. With flip != 0
+   the result is for the filter of the data gradient, w'[c][k] = w[k][c] rotated by 180°:
+   U[ξ][C][K], for the input channels c in r0 ..< r1. Plane ξ starts at U + ξ·plane (plane ≥ K·C;
+   a little more than K·C keeps the α² planes out of one another's cache sets when K·C is a
+   large power of two). */
+void pk_wino_weights(int m, const float *w, int K, int C, int r0, int r1, int flip, float *U, long plane);
 
 /* V[ξ][C][tiles] from the image x[C][H][W] (zero padding of 1 on every side). */
 void pk_wino_input(int m, const float *x, int C, int H, int W, long t0, long count,
@@ -37,7 +40,7 @@ void pk_wino_output(int m, const float *M, long ld, long plane, int K, int H, in
 void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long count,
                   float *E, long ld, long plane);
 
-/* dw[K][C][3][3] += Gᵀ dÛ[ξ][K][C] G, for the filters kc = k·C + c in kc0 ..< kc1. */
-void pk_wino_weight_grad(int m, const float *dU, int K, int C, long kc0, long kc1, float *dw);
+/* dw[K][C][3][3] += Gᵀ dÛ[ξ][K][C] G, for the filters kc = k·C + c in kc0 ..< kc1; plane as above. */
+void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw);
 
 #endif

@@ -19,20 +19,26 @@ struct Winograd: Sendable {
 
     var alpha2: Int { (m + 2) * (m + 2) }
 
+    /// Distance between the α² planes of a transformed filter bank: K·C plus one cache line, so that
+    /// walking all planes at one (k, c) does not land in a single cache set when K·C is 2ⁿ.
+    static func plane(_ k: Int, _ c: Int) -> Int { k * c + 16 }
+
     func tileCount(height h: Int, width w: Int) -> Int { ((h + m - 1) / m) * ((w + m - 1) / m) }
 
     func chunk(tiles: Int, channels: Int) -> Int {
         min(tiles, max(16, budget / (alpha2 * max(channels, 1))))
     }
 
-    /// U[ξ][K][C] (or, flipped for the data gradient, U[ξ][C][K]) from weights [K][C][3][3].
+    /// U[ξ][K][C] (or, flipped for the data gradient, U[ξ][C][K]) from weights [K][C][3][3]; plane ξ
+    /// starts at ξ·plane(k, c).
     func transformWeights(_ w: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool) -> [Float] {
-        [Float](unsafeUninitializedCapacity: alpha2 * k * c) { buf, count in
+        let plane = Winograd.plane(k, c)
+        return [Float](unsafeUninitializedCapacity: alpha2 * plane) { buf, count in
             let shared = SendableBox(buf.baseAddress!)
-            parallelFor(k) { r in
-                pk_wino_weights(Int32(m), w, Int32(k), Int32(c), Int32(r.lowerBound), Int32(r.upperBound), flipped ? 1 : 0, shared.value)
+            parallelFor(flipped ? c : k) { r in
+                pk_wino_weights(Int32(m), w, Int32(k), Int32(c), Int32(r.lowerBound), Int32(r.upperBound), flipped ? 1 : 0, shared.value, plane)
             }
-            count = alpha2 * k * c
+            count = alpha2 * plane
         }
     }
 
@@ -42,28 +48,28 @@ struct Winograd: Sendable {
                   into y: UnsafeMutablePointer<Float>) {
         Threads.configureBLAS()
         let tiles = tileCount(height: h, width: w), tc = chunk(tiles: tiles, channels: max(c, k))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * c * tc)
-        let prod = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * k * tc)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * Winograd.plane(c, tc))
+        let prod = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * Winograd.plane(k, tc))
         defer { v.deallocate(); prod.deallocate() }
         let shared = SendableBox((x, u, bias, y, v, prod))
-        let (m32, a2) = (Int32(m), alpha2)
+        let (m32, a2, uPlane) = (Int32(m), alpha2, Winograd.plane(k, c))
         for t0 in stride(from: 0, to: tiles, by: tc) {
-            let n = min(tc, tiles - t0)
+            let n = min(tc, tiles - t0), vPlane = Winograd.plane(c, n), mPlane = Winograd.plane(k, n)
             parallelFor(n, minimumPerThread: 8) { r in
                 let (x, _, _, _, v, _) = shared.value
-                pk_wino_input(m32, x, Int32(c), Int32(h), Int32(w), t0 + r.lowerBound, r.count, v + r.lowerBound, n, c * n)
+                pk_wino_input(m32, x, Int32(c), Int32(h), Int32(w), t0 + r.lowerBound, r.count, v + r.lowerBound, n, vPlane)
             }
             parallelFor(a2) { r in
                 let (_, u, _, _, v, prod) = shared.value
                 for xi in r {
                     // M_ξ[K, n] = U_ξ[K, C] · V_ξ[C, n]
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(k), Int32(n), Int32(c), 1,
-                                u + xi * k * c, Int32(c), v + xi * c * n, Int32(n), 0, prod + xi * k * n, Int32(n))
+                                u + xi * uPlane, Int32(c), v + xi * vPlane, Int32(n), 0, prod + xi * mPlane, Int32(n))
                 }
             }
             parallelFor(n, minimumPerThread: 8) { r in
                 let (_, _, bias, y, _, prod) = shared.value
-                pk_wino_output(m32, prod + r.lowerBound, n, k * n, Int32(k), Int32(h), Int32(w), t0 + r.lowerBound, r.count, bias, y)
+                pk_wino_output(m32, prod + r.lowerBound, n, mPlane, Int32(k), Int32(h), Int32(w), t0 + r.lowerBound, r.count, bias, y)
             }
         }
     }
@@ -74,31 +80,32 @@ struct Winograd: Sendable {
                                   into dw: UnsafeMutablePointer<Float>) {
         Threads.configureBLAS()
         let tiles = tileCount(height: h, width: w), tc = chunk(tiles: tiles, channels: max(c, k))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * c * tc)
-        let e = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * k * tc)
-        let du = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * k * c)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * Winograd.plane(c, tc))
+        let e = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * Winograd.plane(k, tc))
+        let plane = Winograd.plane(k, c)
+        let du = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * plane)
         defer { v.deallocate(); e.deallocate(); du.deallocate() }
         let shared = SendableBox((x, dy, dw, v, e, du))
         let (m32, a2) = (Int32(m), alpha2)
         for t0 in stride(from: 0, to: tiles, by: tc) {
-            let n = min(tc, tiles - t0)
+            let n = min(tc, tiles - t0), vPlane = Winograd.plane(c, n), ePlane = Winograd.plane(k, n)
             parallelFor(n, minimumPerThread: 8) { r in
                 let (x, dy, _, v, e, _) = shared.value
-                pk_wino_input(m32, x, Int32(c), Int32(h), Int32(w), t0 + r.lowerBound, r.count, v + r.lowerBound, n, c * n)
-                pk_wino_grad(m32, dy, Int32(k), Int32(h), Int32(w), t0 + r.lowerBound, r.count, e + r.lowerBound, n, k * n)
+                pk_wino_input(m32, x, Int32(c), Int32(h), Int32(w), t0 + r.lowerBound, r.count, v + r.lowerBound, n, vPlane)
+                pk_wino_grad(m32, dy, Int32(k), Int32(h), Int32(w), t0 + r.lowerBound, r.count, e + r.lowerBound, n, ePlane)
             }
             parallelFor(a2) { r in
                 let (_, _, _, v, e, du) = shared.value
                 for xi in r {
                     // dÛ_ξ[K, C] (+)= E_ξ[K, n] · V_ξ[C, n]ᵀ
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(k), Int32(c), Int32(n), 1,
-                                e + xi * k * n, Int32(n), v + xi * c * n, Int32(n), t0 == 0 ? 0 : 1, du + xi * k * c, Int32(c))
+                                e + xi * ePlane, Int32(n), v + xi * vPlane, Int32(n), t0 == 0 ? 0 : 1, du + xi * plane, Int32(c))
                 }
             }
         }
         parallelFor(k * c) { r in
             let (_, _, dw, _, _, du) = shared.value
-            pk_wino_weight_grad(m32, du, Int32(k), Int32(c), r.lowerBound, r.upperBound, dw)
+            pk_wino_weight_grad(m32, du, plane, r.lowerBound, r.upperBound, dw)
         }
     }
 }
