@@ -20,13 +20,14 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
-        // Winograd F(2×2/4×4, 3×3) tile transforms for the engine's 3×3 convolutions (C, built
-        // optimised even in debug so the engine tests stay quick; AVX-512/AVX2 clones chosen at load).
-        .target(name: "CWinograd", cSettings: [.unsafeFlags(["-O2"])]),
+        // The engine's C kernels: Winograd F(2×2/4×4, 3×3) tile transforms and an AVX-512 SGEMM
+        // (built optimised even in debug so the engine tests stay quick; CPU-specific code is chosen
+        // at run time).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Tensors, checkpoints, file formats and the checkpoint operations.
         .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),
         // Float32 NCHW layers with forward/backward on OpenBLAS, the detection networks, SGD.
-        .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS", "CWinograd"]),
+        .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS", "CKernels"]),
         // Anchors, box coding, targets, the Proposal op, NMS, roi sampling, VOC metrics.
         .target(name: "Detection", dependencies: ["Engine", "ParamKit", "CJPEG"]),
         // The stages of alternate training, each reading and writing artifacts only.

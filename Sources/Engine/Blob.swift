@@ -1,6 +1,7 @@
 // Float32 NCHW blobs, the BLAS calls the layers use, and the parallel loop that shares the two
 // cores with OpenBLAS.
 
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -43,10 +44,9 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     Threads.configureBLAS()
-    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
     let parts = Threads.count
     guard parts > 1, m * n * k >= 1 << 21, max(m, n) >= 32 * parts else {
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        sgemmBlock(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
     let shared = SendableBox((a, b, c))
@@ -57,8 +57,8 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
             let (a, b, c) = shared.value
             let j0 = p * block, j1 = min(n, j0 + block)
             guard j1 > j0 else { return }
-            cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(j1 - j0), Int32(k), alpha, a, Int32(lda),
-                        b + (transB ? j0 * ldb : j0), Int32(ldb), beta, c + j0, Int32(ldc))
+            sgemmBlock(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
+                       b: b + (transB ? j0 * ldb : j0), ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
         }
     } else {
         // Row blocks: C[i0..<i1, :] = op(A)[i0..<i1, :] · op(B)
@@ -67,9 +67,38 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
             let (a, b, c) = shared.value
             let i0 = p * block, i1 = min(m, i0 + block)
             guard i1 > i0 else { return }
-            cblas_sgemm(CblasRowMajor, ta, tb, Int32(i1 - i0), Int32(n), Int32(k), alpha, a + (transA ? i0 : i0 * lda), Int32(lda),
-                        b, Int32(ldb), beta, c + i0 * ldc, Int32(ldc))
+            sgemmBlock(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha, a: a + (transA ? i0 : i0 * lda), lda: lda,
+                       b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc)
         }
+    }
+}
+
+/// One single-threaded GEMM on the current thread, by `Threads.gemm`. Products with few rows or a
+/// short inner dimension go to OpenBLAS either way: the AVX-512 kernel works on 12-row blocks and
+/// loads and stores its C block once per 256-deep slice, which does not pay below about 32.
+@inline(__always)
+func sgemmBlock(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    switch Threads.gemm {
+    case .avx512 where m >= Threads.avx512MinimumSide && k >= Threads.avx512MinimumSide:
+        pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    case .avx512, .openblas:
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// Which single-threaded GEMM the engine calls.
+public enum GemmBackend: String, Sendable {
+    /// ParamKit's own AVX-512 kernel (CKernels/gemm.c); chosen when the CPU has AVX-512F.
+    case avx512
+    /// OpenBLAS's cblas_sgemm, with whatever kernel OpenBLAS picked (OPENBLAS_CORETYPE).
+    case openblas
+
+    /// AVX-512 where available, unless PARAMKIT_GEMM=openblas.
+    static var initial: GemmBackend {
+        if ProcessInfo.processInfo.environment["PARAMKIT_GEMM"] == "openblas" { return .openblas }
+        return pk_sgemm_available() != 0 ? .avx512 : .openblas
     }
 }
 
@@ -77,6 +106,16 @@ public enum Threads {
     /// Threads for the engine's parallel work: blocks of each GEMM, im2col, pooling, ROI pooling.
     nonisolated(unsafe) public private(set) static var count = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 2))
     nonisolated(unsafe) static var blasConfigured = false
+    /// Below this many rows or this inner dimension the AVX-512 kernel is not faster than OpenBLAS
+    /// (measured on tiny-vgg's products: 4–16 filters, 36–144 deep).
+    static let avx512MinimumSide = 32
+    /// The GEMM every layer uses; `.avx512` is only valid on CPUs with AVX-512F.
+    nonisolated(unsafe) public private(set) static var gemm = GemmBackend.initial
+
+    /// Selects the GEMM; `.avx512` falls back to OpenBLAS on CPUs without AVX-512F.
+    public static func setGemm(_ backend: GemmBackend) {
+        gemm = backend == .avx512 && pk_sgemm_available() == 0 ? .openblas : backend
+    }
 
     public static func set(_ n: Int) {
         count = max(1, n)

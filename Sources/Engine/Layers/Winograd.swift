@@ -8,8 +8,7 @@
 // computed by one thread in a fixed order, so results depend only on the thread count's chunking,
 // not on scheduling.
 
-import COpenBLAS
-import CWinograd
+import CKernels
 
 struct Winograd: Sendable {
     /// Output tile size: 2 or 4.
@@ -63,8 +62,8 @@ struct Winograd: Sendable {
                 let (_, u, _, _, v, prod) = shared.value
                 for xi in r {
                     // M_ξ[K, n] = U_ξ[K, C] · V_ξ[C, n]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(k), Int32(n), Int32(c), 1,
-                                u + xi * uPlane, Int32(c), v + xi * vPlane, Int32(n), 0, prod + xi * mPlane, Int32(n))
+                    sgemmBlock(transA: false, transB: false, m: k, n: n, k: c, a: u + xi * uPlane, lda: c, b: v + xi * vPlane, ldb: n,
+                               beta: 0, c: prod + xi * mPlane, ldc: n)
                 }
             }
             parallelFor(n, minimumPerThread: 8) { r in
@@ -98,8 +97,8 @@ struct Winograd: Sendable {
                 let (_, _, _, v, e, du) = shared.value
                 for xi in r {
                     // dÛ_ξ[K, C] (+)= E_ξ[K, n] · V_ξ[C, n]ᵀ
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(k), Int32(c), Int32(n), 1,
-                                e + xi * ePlane, Int32(n), v + xi * vPlane, Int32(n), t0 == 0 ? 0 : 1, du + xi * plane, Int32(c))
+                    sgemmBlock(transA: false, transB: true, m: k, n: c, k: n, a: e + xi * ePlane, lda: n, b: v + xi * vPlane, ldb: n,
+                               beta: t0 == 0 ? 0 : 1, c: du + xi * plane, ldc: c)
                 }
             }
         }

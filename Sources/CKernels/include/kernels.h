@@ -15,8 +15,8 @@
    The transforms are those of Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"
    (2016); the weight gradient uses the same matrices with the roles of output and filter
    exchanged: dW = Gᵀ [(A E Aᵀ) ⊙ (Bᵀ X B)] G summed over tiles. */
-#ifndef PARAMKIT_WINOGRAD_H
-#define PARAMKIT_WINOGRAD_H
+#ifndef PARAMKIT_KERNELS_H
+#define PARAMKIT_KERNELS_H
 
 #include <stddef.h>
 
@@ -42,5 +42,15 @@ void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long cou
 
 /* dw[K][C][3][3] += Gᵀ dÛ[ξ][K][C] G, for the filters kc = k·C + c in kc0 ..< kc1; plane as above. */
 void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw);
+
+/* ---- SGEMM (gemm.c) ---------------------------------------------------------------------- */
+
+/* 1 when this CPU runs AVX-512F code, so pk_sgemm may be called. */
+int pk_sgemm_available(void);
+
+/* Row-major C[M×N] = alpha·op(A)·op(B) + beta·C with op(A) M×K and op(B) K×N (transposed when
+   transA / transB); beta = 0 overwrites C. Single-threaded; AVX-512F only (see above). */
+void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+              const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 
 #endif

@@ -6,7 +6,7 @@
    stream. The 1-D transforms below are written out for m = 4 (α = 6) and m = 2 (α = 4); the rest
    of the code is shared through a macro that instantiates one set of routines per m. */
 
-#include "winograd.h"
+#include "kernels.h"
 #include <stdlib.h>
 #include <string.h>
 
