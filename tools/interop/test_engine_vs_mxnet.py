@@ -1,4 +1,6 @@
-"""One training step of ParamKit's engine against MXNet 1.9.1, on the whole tiny-vgg network.
+"""One training step of ParamKit's engine against MXNet 1.9.1, on the whole tiny-vgg network, and
+on vgg16 at a small input (so every engine path of the full-size network runs: Winograd F(4×4, 3×3)
+convolutions from 64 to 512 channels, the AVX-512 GEMM in the convolutions and the 25088→4096 fc6).
 
 bench/mx_train_step.py --dump-init writes MXNet's seeded initial parameters, the input batch, the
 gradients of one forward/backward and the parameters after one SGD update. `ParamKitBench
@@ -19,20 +21,23 @@ from cases import REPO
 
 BENCH_BIN = Path(os.environ.get("PARAMKIT_BENCH_BIN", REPO / ".build/release/ParamKitBench"))
 MX_TRAIN_STEP = REPO / "bench/mx_train_step.py"
-HEIGHT, WIDTH = 64, 96
 
 # Gradients: per tensor, max|mx − pk| ≤ GRAD_RTOL · max|mx| + GRAD_ATOL. MXNet runs the convolutions
-# on oneDNN and ParamKit on im2col + OpenBLAS sgemm; both are float32 but sum the products in
-# different orders, and through ~15 layers of forward and backward (and the loss normalisations)
-# those reassociation errors compound. Observed: about 3e-6 relative at worst, so 1e-4 leaves
-# ~30× headroom while still catching any real formula error (those show up at 1e-2 and above).
+# on oneDNN (direct) and ParamKit on im2col or Winograd with its own or OpenBLAS's sgemm; all are
+# float32 but sum the products in different orders (Winograd also through its tile transforms, about
+# 1e-5 relative per layer), and through ~15 layers of forward and backward (and the loss
+# normalisations) those reassociation errors compound. Observed: tiny-vgg about 7e-6 relative at
+# worst, vgg16 at 96×128 about 7e-6, so 1e-4 still catches any real formula error (those show up at 1e-2).
 # The absolute term covers tensors that are (nearly) all zero, e.g. biases of dead ReLU channels.
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-7
 # Parameters after one update: w' = w − lr·(clip(g) + wd·w) with lr = 1e-3, so the gradient's
 # differences enter scaled down by lr; what remains is the float32 rounding of w itself.
 ARG_RTOL, ARG_ATOL = 1e-5, 1e-6
 
-CASES = [("rpn", "FIXED_PARAMS"), ("rcnn", "FIXED_PARAMS"), ("rpn", "FIXED_PARAMS_SHARED")]
+TINY = ("tiny-vgg", 64, 96)
+VGG16 = ("vgg16", 96, 128)
+CASES = [(TINY, "rpn", "FIXED_PARAMS"), (TINY, "rcnn", "FIXED_PARAMS"), (TINY, "rpn", "FIXED_PARAMS_SHARED"),
+         (VGG16, "rpn", "FIXED_PARAMS"), (VGG16, "rcnn", "FIXED_PARAMS")]
 
 
 def run(cmd, what):
@@ -69,16 +74,17 @@ def compare(actual, expected, prefix, rtol, atol, what):
     return worst
 
 
-@pytest.mark.parametrize("stage,freeze", CASES, ids=[f"{s}-{f}" for s, f in CASES])
-def test_engine_step_matches_mxnet(tmp_path, stage, freeze):
+@pytest.mark.parametrize("net,stage,freeze", CASES, ids=[f"{n[0]}-{s}-{f}" for n, s, f in CASES])
+def test_engine_step_matches_mxnet(tmp_path, net, stage, freeze):
+    name, height, width = net
     if not BENCH_BIN.is_file():
         pytest.fail(f"ParamKitBench not found at {BENCH_BIN}: build it with `swift build -c release`, "
                     f"or point PARAMKIT_BENCH_BIN at it", pytrace=False)
     dump, out = tmp_path / "mxnet", tmp_path / "paramkit"
     out.mkdir()
     # The interpreter running these tests is the one with mxnet (formats.py imports it too).
-    run([sys.executable, MX_TRAIN_STEP, "--net", "tiny-vgg", "--stage", stage, "--height", HEIGHT,
-         "--width", WIDTH, "--freeze", freeze, "--no-dropout", "--dump-init", dump], "mx_train_step.py")
+    run([sys.executable, MX_TRAIN_STEP, "--net", name, "--stage", stage, "--height", height,
+         "--width", width, "--freeze", freeze, "--no-dropout", "--dump-init", dump], "mx_train_step.py")
     run([BENCH_BIN, "engine-step", dump, stage, out], "ParamKitBench engine-step")
 
     meta = json.loads((dump / f"{stage}_meta.json").read_text())
@@ -90,8 +96,8 @@ def test_engine_step_matches_mxnet(tmp_path, stage, freeze):
 
     # Frozen parameters get no gradient and come out of the step bit for bit as they went in.
     assert not {k for k in pk_grads if k.startswith("grad:") and k[5:] in fixed}, "ParamKit has grads of frozen params"
-    for name in sorted(fixed):
-        key = "arg:" + name
+    for param in sorted(fixed):
+        key = "arg:" + param
         for who, after in (("MXNet", mx_after), ("ParamKit", pk_after)):
             assert key in after, f"{who}: {key} missing after the step"
             assert np.array_equal(after[key], initial[key]), f"{who} changed frozen {key}"
@@ -101,4 +107,4 @@ def test_engine_step_matches_mxnet(tmp_path, stage, freeze):
 
     worst_grad = compare(pk_grads, mx_grads, "grad:", GRAD_RTOL, GRAD_ATOL, f"{stage} gradients")
     worst_arg = compare(pk_after, mx_after, "arg:", ARG_RTOL, ARG_ATOL, f"{stage} params after one step")
-    print(f"{stage} {freeze}: worst relative difference grads {worst_grad:.2g}, params {worst_arg:.2g}")
+    print(f"{name} {stage} {freeze}: worst relative difference grads {worst_grad:.2g}, params {worst_arg:.2g}")
