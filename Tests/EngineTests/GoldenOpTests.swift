@@ -3,8 +3,10 @@
 // seeds, shapes or parameters ($PARAMKIT_GOLDEN_OPS) is checked the same way.
 //
 // Tolerances: conv and FC ran on oneDNN kernels whose float32 summation order differs from
-// OpenBLAS's, so they agree to ~1e-6 relative; |a − b| ≤ 1e-4 + 1e-4·|b| leaves a wide margin
-// while still catching any indexing or formula error (those show up at O(0.1)). Pooling, ReLU,
+// OpenBLAS's, so they agree to ~1e-6 relative (Winograd's transforms add ~1e-5 of the largest
+// magnitude, and every 3×3 / stride 1 / pad 1 case is run through im2col, F(2,3) and F(4,3));
+// |a − b| ≤ 1e-4 + 1e-4·|b| leaves a margin while still catching any indexing or formula error
+// (those show up at O(0.1)). Pooling, ReLU,
 // ROIPooling forward/argmax, smooth-L1 and SGD have no reassociation and must match exactly
 // or to 1 ulp-level (1e-6).
 
@@ -71,24 +73,37 @@ struct GoldenOpTests {
         let c = Case(f: try Golden.file(), group: group)
         let k = try c.ints("kernel"), s = try c.ints("stride"), p = try c.ints("pad")
         #expect(try c.ints("dilate").allSatisfy { $0 == 1 } && (try c.int("num_group")) == 1)
-        let conv = Convolution(kernel: (k[0], k[1]), stride: (s[0], s[1]), pad: (p[0], p[1]), numFilter: try c.int("num_filter"))
+        let base = Convolution(kernel: (k[0], k[1]), stride: (s[0], s[1]), pad: (p[0], p[1]), numFilter: try c.int("num_filter"))
         let x = try c.blob("data"), w = try c.blob("weight")
         let noBias = try c.int("no_bias") == 1
         let bias = noBias ? nil : try c.blob("bias").data
-        let y = conv.forward(x, weight: w.data, bias: bias)
-        let ref = try c.blob("output")
-        #expect(y.shape == ref.shape)
-        expectClose(y.data, ref.data, "\(group) output")
-        var gw = [Float](repeating: 0, count: w.count), gb = [Float](repeating: 0, count: bias?.count ?? 0)
-        let dx = gw.withUnsafeMutableBufferPointer { gwp in
-            gb.withUnsafeMutableBufferPointer { gbp in
-                conv.backward(try! c.blob("head_grad"), input: x, weight: w.data, gradWeight: gwp.baseAddress,
-                              gradBias: noBias ? nil : gbp.baseAddress, inputGrad: true)!
-            }
+        // Every algorithm that applies to this case: im2col always, Winograd F(2,3) and F(4,3) for
+        // 3×3 / stride 1 / pad 1 whatever the channel count.
+        var algorithms: [Convolution.Algorithm] = [.im2col]
+        for tile in [2, 4] {
+            var forced = base
+            forced.algorithm = .winograd(tile: tile)
+            if forced.resolvedAlgorithm(inputChannels: x.shape[1]) != .im2col { algorithms.append(.winograd(tile: tile)) }
         }
-        expectClose(dx.data, try c.blob("grad_data").data, "\(group) grad_data")
-        expectClose(gw, try c.blob("grad_weight").data, "\(group) grad_weight")
-        if !noBias { expectClose(gb, try c.blob("grad_bias").data, "\(group) grad_bias") }
+        for algorithm in algorithms {
+            var conv = base
+            conv.algorithm = algorithm
+            let what = "\(group) [\(algorithm)]"
+            let y = conv.forward(x, weight: w.data, bias: bias)
+            let ref = try c.blob("output")
+            #expect(y.shape == ref.shape)
+            expectClose(y.data, ref.data, "\(what) output")
+            var gw = [Float](repeating: 0, count: w.count), gb = [Float](repeating: 0, count: bias?.count ?? 0)
+            let dx = gw.withUnsafeMutableBufferPointer { gwp in
+                gb.withUnsafeMutableBufferPointer { gbp in
+                    conv.backward(try! c.blob("head_grad"), input: x, weight: w.data, gradWeight: gwp.baseAddress,
+                                  gradBias: noBias ? nil : gbp.baseAddress, inputGrad: true)!
+                }
+            }
+            expectClose(dx.data, try c.blob("grad_data").data, "\(what) grad_data")
+            expectClose(gw, try c.blob("grad_weight").data, "\(what) grad_weight")
+            if !noBias { expectClose(gb, try c.blob("grad_bias").data, "\(what) grad_bias") }
+        }
     }
 
     @Test("FullyConnected matches MXNet", arguments: try Golden.cases(["FullyConnected"]))

@@ -1,7 +1,7 @@
 // Convolution (cross-correlation, weight OIHW, optional bias) as im2col + sgemm, with backward to
 // the weights, the bias and (when asked) the data. Columns are built a tile of output rows at a
 // time (about 8 MB) and rebuilt in backward instead of kept. 3×3 convolutions with stride 1 and
-// padding 1 between layers of 16 or more channels use Winograd F(4×4, 3×3) instead (Winograd.swift).
+// padding 1 between layers of 4 or more channels use Winograd F(4×4, 3×3) instead (Winograd.swift).
 
 import COpenBLAS
 
@@ -18,7 +18,8 @@ public struct Convolution: Sendable {
     var winogradChunkFloats = 3 << 20
 
     public enum Algorithm: Sendable, Equatable {
-        /// Winograd F(4×4, 3×3) for 3×3 / stride 1 / pad 1 with ≥ 16 input and output channels, else im2col.
+        /// Winograd F(4×4, 3×3) for 3×3 / stride 1 / pad 1 with ≥ 4 input and output channels, else im2col
+        /// (below 4 the transforms cost more than the products they save; measured on tiny-vgg).
         case auto
         case im2col
         /// Winograd F(m×m, 3×3), m = 2 or 4; only for 3×3 / stride 1 / pad 1 (others fall back to im2col).
@@ -47,7 +48,7 @@ public struct Convolution: Sendable {
         switch algorithm {
         case .im2col: return nil
         case .winograd(let m): return Winograd(m: m == 2 ? 2 : 4, budget: winogradChunkFloats)
-        case .auto: return channels >= 16 && numFilter >= 16 ? Winograd(m: 4, budget: winogradChunkFloats) : nil
+        case .auto: return channels >= 4 && numFilter >= 4 ? Winograd(m: 4, budget: winogradChunkFloats) : nil
         }
     }
 
