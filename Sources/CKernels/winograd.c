@@ -289,3 +289,37 @@ void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long cou
 void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw) {
     if (m == 4) weight_grad_4(dU, plane, kc0, kc1, dw); else weight_grad_2(dU, plane, kc0, kc1, dw);
 }
+
+/* ---- Products for few channels. ----------------------------------------------------------- */
+
+/* With a handful of channels each of the α² products is a K×C matrix times a C×n strip: too
+   small for a blocked GEMM to amortise its packing, but a streaming loop over the tiles runs at
+   memory speed. */
+PK_CLONES void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu,
+                                const float *V, long ldv, float *M, long ldm) {
+    for (long k = 0; k < K; k++) {
+        float *out = M + k * ldm;
+        const float *u = U + k * ldu;
+        for (long t = 0; t < n; t++) out[t] = u[0] * V[t];
+        for (long c = 1; c < C; c++) {
+            const float w = u[c], *v = V + c * ldv;
+            for (long t = 0; t < n; t++) out[t] += w * v[t];
+        }
+    }
+}
+
+PK_CLONES void pk_wino_small_nt(long K, long C, long n, const float *E, long lde,
+                                const float *V, long ldv, float beta, float *D, long ldd) {
+    for (long k = 0; k < K; k++)
+        for (long c = 0; c < C; c++) {
+            const float *e = E + k * lde, *v = V + c * ldv;
+            float s[16] = {0};
+            long t = 0;
+            for (; t + 16 <= n; t += 16)
+                for (int j = 0; j < 16; j++) s[j] += e[t + j] * v[t + j];
+            float sum = 0;
+            for (int j = 0; j < 16; j++) sum += s[j];
+            for (; t < n; t++) sum += e[t] * v[t];
+            D[k * ldd + c] = (beta == 0.0f ? 0.0f : beta * D[k * ldd + c]) + sum;
+        }
+}

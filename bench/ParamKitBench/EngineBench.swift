@@ -4,8 +4,8 @@
 //   train NET STAGE H W [--iters N] [--freeze SPEC]   ms per training iteration (forward, backward, SGD)
 //   proposal IN OUT PRE POST    the Proposal op on IN's cls_prob/bbox_pred/im_info (.params), timed
 //                               (median of 20 after 3 warm-ups); the rows go to OUT for comparison
-//   conv-gflops                 conv forward+backward GFLOP/s at VGG16 and tiny-vgg shapes, with the
-//                               OpenBLAS sgemm rate measured in the same run
+//   conv-gflops [--only TEXT]   conv forward+backward GFLOP/s at VGG16 and tiny-vgg shapes (layers whose
+//                               name contains TEXT), with the sgemm rates measured in the same run
 
 import COpenBLAS
 import Detection
@@ -159,7 +159,7 @@ enum EngineBench {
     }
 
     /// GFLOP/s of convolution forward + backward (weights and data) per layer shape, and the sgemm rate.
-    static func convGFlops() -> String {
+    static func convGFlops(only: String? = nil) -> String {
         var lines: [String] = []
         // sgemm peak: 2048³ NN, best of 5, through the engine's own threading, with OpenBLAS (the
         // reference the conv fractions divide by) and with the engine's AVX-512 kernel.
@@ -168,7 +168,7 @@ enum EngineBench {
         var c = [Float](repeating: 0, count: n * n)
         let chosen = Threads.gemm
         var best = 0.0
-        for backend in [GemmBackend.openblas, .avx512] {
+        for backend in [GemmBackend.openblas, .avx512] where only == nil || backend == .openblas {
             Threads.setGemm(backend)
             guard Threads.gemm == backend else { continue }
             var rate = 0.0
@@ -191,7 +191,7 @@ enum EngineBench {
             ("tiny conv1_2", 4, 4, 600, 1000), ("tiny conv2_2", 8, 8, 300, 500), ("tiny conv3_3", 8, 8, 150, 250),
             ("tiny conv4_3", 16, 16, 75, 125), ("tiny conv5_3", 16, 16, 37, 62)]
         var rng = SeededGenerator(seed: 7)
-        for (name, cin, cout, h, w) in vgg + tiny {
+        for (name, cin, cout, h, w) in vgg + tiny where only.map({ name.contains($0) }) ?? true {
             let x = Blob(shape: [1, cin, h, w], data: (0..<cin * h * w).map { _ in Float.random(in: 0...1, using: &rng) })
             let scale = Float((2.0 / Double(cin * 9)).squareRoot())
             let weight = (0..<cout * cin * 9).map { _ in Float.random(in: -scale...scale, using: &rng) }, bias = [Float](repeating: 0, count: cout)

@@ -43,6 +43,13 @@ void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long cou
 /* dw[K][C][3][3] += Gᵀ dÛ[ξ][K][C] G, for the filters kc = k·C + c in kc0 ..< kc1; plane as above. */
 void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw);
 
+/* The α² products for layers with few channels, as streaming loops: M[K×n] = U[K×C]·V[C×n] and
+   D[K×C] = E[K×n]·V[C×n]ᵀ + beta·D (leading dimensions ld*). */
+void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu,
+                      const float *V, long ldv, float *M, long ldm);
+void pk_wino_small_nt(long K, long C, long n, const float *E, long lde,
+                      const float *V, long ldv, float beta, float *D, long ldd);
+
 /* ---- SGEMM (gemm.c) ---------------------------------------------------------------------- */
 
 /* 1 when this CPU runs AVX-512F code, so pk_sgemm may be called. */

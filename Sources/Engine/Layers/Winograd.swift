@@ -22,6 +22,9 @@ struct Winograd: Sendable {
     /// walking all planes at one (k, c) does not land in a single cache set when K·C is 2ⁿ.
     static func plane(_ k: Int, _ c: Int) -> Int { k * c + 16 }
 
+    /// Up to this many channels the α² products run as streaming loops instead of GEMM calls.
+    static let smallChannels = 16
+
     func tileCount(height h: Int, width w: Int) -> Int { ((h + m - 1) / m) * ((w + m - 1) / m) }
 
     func chunk(tiles: Int, channels: Int) -> Int {
@@ -51,6 +54,7 @@ struct Winograd: Sendable {
         let prod = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * Winograd.plane(k, tc))
         defer { v.deallocate(); prod.deallocate() }
         let shared = SendableBox((x, u, bias, y, v, prod))
+        let small = max(k, c) <= Winograd.smallChannels
         let (m32, a2, uPlane) = (Int32(m), alpha2, Winograd.plane(k, c))
         for t0 in stride(from: 0, to: tiles, by: tc) {
             let n = min(tc, tiles - t0), vPlane = Winograd.plane(c, n), mPlane = Winograd.plane(k, n)
@@ -62,8 +66,12 @@ struct Winograd: Sendable {
                 let (_, u, _, _, v, prod) = shared.value
                 for xi in r {
                     // M_ξ[K, n] = U_ξ[K, C] · V_ξ[C, n]
-                    sgemmBlock(transA: false, transB: false, m: k, n: n, k: c, a: u + xi * uPlane, lda: c, b: v + xi * vPlane, ldb: n,
-                               beta: 0, c: prod + xi * mPlane, ldc: n)
+                    if small {
+                        pk_wino_small_nn(k, c, n, u + xi * uPlane, c, v + xi * vPlane, n, prod + xi * mPlane, n)
+                    } else {
+                        sgemmBlock(transA: false, transB: false, m: k, n: n, k: c, a: u + xi * uPlane, lda: c, b: v + xi * vPlane, ldb: n,
+                                   beta: 0, c: prod + xi * mPlane, ldc: n)
+                    }
                 }
             }
             parallelFor(n, minimumPerThread: 8) { r in
@@ -85,6 +93,7 @@ struct Winograd: Sendable {
         let du = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * plane)
         defer { v.deallocate(); e.deallocate(); du.deallocate() }
         let shared = SendableBox((x, dy, dw, v, e, du))
+        let small = max(k, c) <= Winograd.smallChannels
         let (m32, a2) = (Int32(m), alpha2)
         for t0 in stride(from: 0, to: tiles, by: tc) {
             let n = min(tc, tiles - t0), vPlane = Winograd.plane(c, n), ePlane = Winograd.plane(k, n)
@@ -97,8 +106,12 @@ struct Winograd: Sendable {
                 let (_, _, _, v, e, du) = shared.value
                 for xi in r {
                     // dÛ_ξ[K, C] (+)= E_ξ[K, n] · V_ξ[C, n]ᵀ
-                    sgemmBlock(transA: false, transB: true, m: k, n: c, k: n, a: e + xi * ePlane, lda: n, b: v + xi * vPlane, ldb: n,
-                               beta: t0 == 0 ? 0 : 1, c: du + xi * plane, ldc: c)
+                    if small {
+                        pk_wino_small_nt(k, c, n, e + xi * ePlane, n, v + xi * vPlane, n, t0 == 0 ? 0 : 1, du + xi * plane, c)
+                    } else {
+                        sgemmBlock(transA: false, transB: true, m: k, n: c, k: n, a: e + xi * ePlane, lda: n, b: v + xi * vPlane, ldb: n,
+                                   beta: t0 == 0 ? 0 : 1, c: du + xi * plane, ldc: c)
+                    }
                 }
             }
         }
