@@ -149,6 +149,15 @@ public func parallelFor(_ n: Int, minimumPerThread: Int = 1, _ body: (Range<Int>
     }
 }
 
+/// Runs `body(p)` for p in `0..<parts` on the engine's threads (parts ≤ Threads.count).
+public func parallelParts(_ parts: Int, _ body: (Int) -> Void) {
+    if parts <= 1 { body(0); return }
+    withoutActuallyEscaping(body) { body in
+        let shared = SendableBox(body)
+        DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+    }
+}
+
 /// Hands pointers to parallel workers that touch disjoint parts of them.
 public struct SendableBox<T>: @unchecked Sendable {
     public let value: T

@@ -159,7 +159,7 @@ enum EngineBench {
     }
 
     /// GFLOP/s of convolution forward + backward (weights and data) per layer shape, and the sgemm rate.
-    static func convGFlops(only: String? = nil) -> String {
+    static func convGFlops(only: String? = nil, skipIm2col: Bool = false) -> String {
         var lines: [String] = []
         // sgemm peak: 2048³ NN, best of 5, through the engine's own threading, with OpenBLAS (the
         // reference the conv fractions divide by) and with the engine's AVX-512 kernel.
@@ -168,7 +168,7 @@ enum EngineBench {
         var c = [Float](repeating: 0, count: n * n)
         let chosen = Threads.gemm
         var best = 0.0
-        for backend in [GemmBackend.openblas, .avx512] where only == nil || backend == .openblas {
+        for backend in [GemmBackend.openblas, .avx512] where only == nil || (backend == .openblas && !skipIm2col) {
             Threads.setGemm(backend)
             guard Threads.gemm == backend else { continue }
             var rate = 0.0
@@ -197,7 +197,7 @@ enum EngineBench {
             let weight = (0..<cout * cin * 9).map { _ in Float.random(in: -scale...scale, using: &rng) }, bias = [Float](repeating: 0, count: cout)
             let flops = 3.0 * 2 * Double(cout * cin * 9) * Double(h * w)   // forward + dW + dX, counted as direct convolution
             var reference: (y: [Float], dx: [Float], dw: [Float])?
-            for algorithm in [Convolution.Algorithm.im2col, .auto] {
+            for algorithm in [Convolution.Algorithm.im2col, .auto] where !(skipIm2col && algorithm == .im2col) {
                 var conv = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: cout)
                 conv.algorithm = algorithm
                 let resolved = conv.resolvedAlgorithm(inputChannels: cin)
@@ -229,7 +229,7 @@ enum EngineBench {
                     reference = result
                 }
                 let t = times.min()!
-                lines.append(#"{"kind": "conv", "layer": "\#(name)", "algorithm": "\#(label)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(flops / t / 1e9 / best), "max_rel_error_vs_im2col": \#(error), "gemm": "\#(Threads.gemm.rawValue)"}"#)
+                lines.append(#"{"kind": "conv", "layer": "\#(name)", "algorithm": "\#(label)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(best > 0 ? "\(flops / t / 1e9 / best)" : "null"), "max_rel_error_vs_im2col": \#(error), "gemm": "\#(Threads.gemm.rawValue)"}"#)
             }
         }
         return lines.joined(separator: "\n")
