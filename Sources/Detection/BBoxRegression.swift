@@ -44,6 +44,11 @@ public func computeBBoxRegressionTargets(boxes: [[Float]], maxOverlaps: [Float],
 /// targets and their squares are summed in float32 (row by row), and those partial sums accumulate
 /// in Double; counts start at 1e-14 so absent classes give 0/1e-14 = 0; std = sqrt(E[t²] − E[t]²);
 /// normalisation subtracts and divides in Double, rounding to Float after each step.
+///
+/// One deliberate difference: where a class has targets but their spread is zero (for example only
+/// its ground-truth rows, whose targets are all 0, because no proposal overlaps it enough) the
+/// reference divides 0 by 0 and trains on NaN; here that std is 1, so the normalised targets are 0
+/// and de-normalising the prediction gives back the mean, as it should.
 @discardableResult
 public func addBBoxRegressionTargets(_ roidb: inout [RegressionRoidbEntry], numClasses: Int,
                                      threshold: Float = 0.5) -> (means: [[Double]], stds: [[Double]]) {
@@ -76,7 +81,8 @@ public func addBBoxRegressionTargets(_ roidb: inout [RegressionRoidbEntry], numC
             let mean: Double = sums[c][k] / counts[c]
             let variance: Double = squares[c][k] / counts[c] - mean * mean
             means[c][k] = mean
-            stds[c][k] = variance.squareRoot()
+            let std = variance.squareRoot()   // NaN when rounding makes E[t²] − E[t]² slightly negative
+            stds[c][k] = counts[c] >= 1 && !(std > 0) ? 1 : std
         }
     }
 

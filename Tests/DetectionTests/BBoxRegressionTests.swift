@@ -49,4 +49,16 @@ struct BBoxRegressionTests {
         #expect(means[0] == [0, 0, 0, 0] && stds[0] == [0, 0, 0, 0])
         #expect(means[2] == [0, 0, 0, 0] && stds[2] == [0, 0, 0, 0])
     }
+
+    @Test func classWithoutSpreadGetsUnitStdInsteadOfNaN() {
+        // Class 2's only targets are its ground-truth row (all zero; no proposal overlaps it by 0.5):
+        // the reference would divide 0 by 0. Class 1's dy is 0 on every row: the same per coordinate.
+        var roidb = [RegressionRoidbEntry(boxes: [[0, 0, 9, 9], [1, 0, 10, 9], [50, 50, 69, 59], [80, 80, 99, 99]],
+                                          maxOverlaps: [1, 0.8, 1, 0.1], maxClasses: [1, 1, 2, 2])]
+        let (means, stds) = addBBoxRegressionTargets(&roidb, numClasses: 3)
+        #expect(stds[2] == [1, 1, 1, 1] && means[2] == [0, 0, 0, 0])
+        #expect(stds[1][1] == 1 && stds[1][0] > 0 && stds[1][0] != 1)
+        #expect(roidb[0].bboxTargets.allSatisfy { $0.allSatisfy(\.isFinite) })
+        #expect(roidb[0].bboxTargets[2] == [2, 0, 0, 0, 0])
+    }
 }
