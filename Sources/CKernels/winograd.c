@@ -88,28 +88,36 @@ static float *scratch(size_t n) {
 #define DEFINE_WINOGRAD(M, A, IN, OUT, FILT, GRAD, WGRAD)                                          \
                                                                                                    \
 PK_CLONES static void weights_##M(const float *w, int K, int C, int r0, int r1, int flip, float *U,     \
-                                  long plane) { \
-    /* The outer loop runs over the index that is slow in U (k, or c when flipped), so the inner   \
-       loop writes each of the α² planes contiguously. */                                         \
+                                  long plane) {                                                    \
+    /* The outer loop runs over the index that is slow in U (k, or c when flipped); the inner one  \
+       takes 16 filters at a time through the transform side by side, so it vectorises, and writes \
+       each of the α² planes contiguously. */                                                      \
     const int inner = flip ? K : C;                                                                \
-    for (int o = r0; o < r1; o++)                                                              \
-        for (int i = 0; i < inner; i++) {                                                          \
-            const int k = flip ? i : o, c = flip ? o : i;                                          \
-            const float *g = w + ((long)k * C + c) * 9;                                            \
-            float f[9];                                                                            \
-            for (int j = 0; j < 9; j++) f[j] = flip ? g[8 - j] : g[j];                             \
-            float t[A][3]; /* G·f: rows ξ, columns s */                                             \
-            for (int s = 0; s < 3; s++) {                                                          \
-                float col[3] = { f[s], f[3 + s], f[6 + s] }, r[A];                                 \
-                FILT(col, r);                                                                      \
-                for (int x = 0; x < A; x++) t[x][s] = r[x];                                        \
+    for (int o = r0; o < r1; o++)                                                                  \
+        for (int i0 = 0; i0 < inner; i0 += 16) {                                                   \
+            const int nl = inner - i0 < 16 ? inner - i0 : 16;                                      \
+            float f[9][16], t[A][3][16], u[A * A][16];                                             \
+            for (int l = 0; l < 16; l++) {                                                         \
+                const int i = i0 + (l < nl ? l : 0);                                               \
+                const int k = flip ? i : o, c = flip ? o : i;                                      \
+                const float *g = w + ((long)k * C + c) * 9;                                        \
+                for (int j = 0; j < 9; j++) f[j][l] = flip ? g[8 - j] : g[j];                      \
             }                                                                                      \
-            const long at = (long)o * inner + i;                                                   \
-            for (int x = 0; x < A; x++) {                                                          \
-                float r[A];                                                                        \
-                FILT(t[x], r);                                                                     \
-                for (int y = 0; y < A; y++) U[(x * A + y) * plane + at] = r[y];                       \
-            }                                                                                      \
+            for (int s = 0; s < 3; s++)                                                            \
+                for (int l = 0; l < 16; l++) {                                                     \
+                    float col[3] = { f[s][l], f[3 + s][l], f[6 + s][l] }, r[A];                    \
+                    FILT(col, r);                                                                  \
+                    for (int x = 0; x < A; x++) t[x][s][l] = r[x];                                 \
+                }                                                                                  \
+            for (int x = 0; x < A; x++)                                                            \
+                for (int l = 0; l < 16; l++) {                                                     \
+                    float row[3] = { t[x][0][l], t[x][1][l], t[x][2][l] }, r[A];                   \
+                    FILT(row, r);                                                                  \
+                    for (int y = 0; y < A; y++) u[x * A + y][l] = r[y];                            \
+                }                                                                                  \
+            float *dst = U + (long)o * inner + i0;                                                 \
+            for (int q = 0; q < A * A; q++)                                                        \
+                for (int l = 0; l < nl; l++) dst[q * plane + l] = u[q][l];                         \
         }                                                                                          \
 }                                                                                                  \
                                                                                                    \
@@ -245,19 +253,28 @@ PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, lo
 }                                                                                                  \
                                                                                                    \
 PK_CLONES static void weight_grad_##M(const float *dU, long plane, long kc0, long kc1, float *dw) { \
-    for (long kc = kc0; kc < kc1; kc++) {                                                          \
-        float t[3][A]; /* Gᵀ·dÛ: rows r, columns ξc */                                             \
-        for (int yc = 0; yc < A; yc++) {                                                           \
-            float v[A], r[3];                                                                      \
-            for (int x = 0; x < A; x++) v[x] = dU[(x * A + yc) * plane + kc];                         \
-            WGRAD(v, r);                                                                           \
-            for (int i = 0; i < 3; i++) t[i][yc] = r[i];                                           \
-        }                                                                                          \
-        for (int i = 0; i < 3; i++) {                                                              \
-            float r[3];                                                                            \
-            WGRAD(t[i], r);                                                                        \
-            for (int j = 0; j < 3; j++) dw[kc * 9 + i * 3 + j] += r[j];                            \
-        }                                                                                          \
+    /* 16 filters side by side, as in weights_##M. */                                              \
+    for (long b = kc0; b < kc1; b += 16) {                                                         \
+        const int nl = kc1 - b < 16 ? (int)(kc1 - b) : 16;                                         \
+        float v[A * A][16], t[3][A][16], out[9][16];                                               \
+        for (int q = 0; q < A * A; q++)                                                            \
+            for (int l = 0; l < 16; l++) v[q][l] = l < nl ? dU[q * plane + b + l] : 0.0f;          \
+        for (int yc = 0; yc < A; yc++)                                                             \
+            for (int l = 0; l < 16; l++) {                                                         \
+                float col[A], r[3];                                                                \
+                for (int x = 0; x < A; x++) col[x] = v[x * A + yc][l];                             \
+                WGRAD(col, r);                                                                     \
+                for (int i = 0; i < 3; i++) t[i][yc][l] = r[i];                                    \
+            }                                                                                      \
+        for (int i = 0; i < 3; i++)                                                                \
+            for (int l = 0; l < 16; l++) {                                                         \
+                float row[A], r[3];                                                                \
+                for (int x = 0; x < A; x++) row[x] = t[i][x][l];                                   \
+                WGRAD(row, r);                                                                     \
+                for (int j = 0; j < 3; j++) out[i * 3 + j][l] = r[j];                              \
+            }                                                                                      \
+        for (int l = 0; l < nl; l++)                                                               \
+            for (int q = 0; q < 9; q++) dw[(b + l) * 9 + q] += out[q][l];                          \
     }                                                                                              \
 }
 
