@@ -35,11 +35,15 @@ struct Winograd: Sendable {
 
     func isNarrow(_ k: Int, _ c: Int) -> Bool { max(k, c) <= Winograd.narrowChannels }
 
-    /// Tiles per chunk: as many as fit the budget, and for narrow layers (where threads take whole
-    /// chunks) no more than a thread's share.
+    /// Tiles per chunk: as many as fit the budget; for narrow layers (where threads take whole
+    /// chunks) a thread's share split into equal chunks that fit.
     func chunk(tiles: Int, channels: Int, narrow: Bool) -> Int {
         let fit = max(16, (narrow ? min(budget, narrowBudget) : budget) / (alpha2 * max(channels, 1)))
-        return narrow ? min(fit, max(1, (tiles + Threads.count - 1) / Threads.count)) : min(tiles, fit)
+        guard narrow else { return min(tiles, fit) }
+        // Equal chunks, the same number for every thread.
+        let perThread = max(1, (tiles + Threads.count - 1) / Threads.count)
+        let rounds = (perThread + fit - 1) / fit
+        return (perThread + rounds - 1) / rounds
     }
 
     /// U[ξ][K][C] (or, flipped for the data gradient, U[ξ][C][K]) from weights [K][C][3][3]; plane ξ
@@ -92,9 +96,17 @@ struct Winograd: Sendable {
         }
         let vCount = alpha2 * Winograd.plane(c, tc), mCount = alpha2 * Winograd.plane(k, tc)
         if narrow {
-            parallelFor((tiles + tc - 1) / tc) { chunks in
-                withBuffers(vCount, mCount) { v, prod in
-                    for i in chunks { run(t0: i * tc, n: min(tc, tiles - i * tc), v: v, prod: prod) { n, body in body(0..<n) } }
+            // The threads' buffers come from one allocation made here: glibc would give each worker
+            // thread its own arena, which returns freed pages, and refaulting them serialises the
+            // threads on the kernel's memory map lock.
+            let chunks = (tiles + tc - 1) / tc, parts = max(1, min(Threads.count, chunks))
+            withBuffers(parts * vCount, parts * mCount) { v, prod in
+                let buffers = SendableBox((v, prod))
+                parallelParts(parts) { p in
+                    let (v, prod) = buffers.value
+                    for i in chunks * p / parts ..< chunks * (p + 1) / parts {
+                        run(t0: i * tc, n: min(tc, tiles - i * tc), v: v + p * vCount, prod: prod + p * mCount) { n, body in body(0..<n) }
+                    }
                 }
             }
         } else {
@@ -148,11 +160,13 @@ struct Winograd: Sendable {
             let partial = UnsafeMutablePointer<Float>.allocate(capacity: parts * duCount)
             defer { partial.deallocate() }
             let out = SendableBox(partial)
-            parallelParts(parts) { p in
-                let mine = out.value + p * duCount
-                withBuffers(vCount, eCount) { v, e in
+            withBuffers(parts * vCount, parts * eCount) { v, e in   // one allocation, as in `convolve`
+                let buffers = SendableBox((v, e))
+                parallelParts(parts) { p in
+                    let mine = out.value + p * duCount, (v, e) = buffers.value
                     for i in chunks * p / parts ..< chunks * (p + 1) / parts {
-                        run(t0: i * tc, n: min(tc, tiles - i * tc), first: i == chunks * p / parts, v: v, e: e, du: mine) { n, body in body(0..<n) }
+                        run(t0: i * tc, n: min(tc, tiles - i * tc), first: i == chunks * p / parts, v: v + p * vCount, e: e + p * eCount,
+                            du: mine) { n, body in body(0..<n) }
                     }
                 }
             }
