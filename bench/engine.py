@@ -84,9 +84,12 @@ def json_lines(text):
 
 
 def thread_env(threads):
+    """ParamKitBench's environment: the engine runs `--threads T` threads of its own and calls OpenBLAS
+    single-threaded only, so OpenBLAS gets 1 thread. (With more, OpenBLAS starts an idle worker at load
+    that spin-waits for its first ~0.1 s, which is the whole of a short tiny-vgg measurement.)"""
     env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        env[var] = str(threads)
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = str(threads)
     return env
 
 
@@ -332,8 +335,8 @@ def markdown(report):
             "(random inputs, He-scaled weights).",
             "- Training GFLOP/s = `mx_train_step.py --flops-only` train_gflop_exact (conv and FC MACs × 2, "
             "forward + the backward kernels that FIXED_PARAMS actually needs) ÷ median wall time.",
-            "- Both sides use the same symbols, shapes, freezing and thread count (ParamKit: `--threads T` and "
-            "OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=T; MXNet: OMP_NUM_THREADS=MXNET_CPU_WORKER_NTHREADS="
+            "- Both sides use the same symbols, shapes, freezing and thread count (ParamKit: `--threads T` "
+            "engine threads, OpenBLAS called single-threaded inside them (OPENBLAS_NUM_THREADS=1); MXNet: OMP_NUM_THREADS=MXNET_CPU_WORKER_NTHREADS="
             "OPENBLAS_NUM_THREADS=T). The input values differ (each side draws its own random image, rois "
             "and labels), which only changes ROI pooling's per-roi cost.",
             "- Peak RSS is ru_maxrss of each process from os.wait4, set-up and warm-up included, in MiB "
