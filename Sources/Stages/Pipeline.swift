@@ -1,0 +1,450 @@
+// The pipeline engine: a declared list of stages (YAML) run in order in a run directory. Each
+// stage's content key is a hash of the tool version, its kind, its settings, its resolved stage
+// config and the content digests of its inputs; a stage whose output exists with the key it was
+// made under (recorded in NAME.stage.json beside it) is skipped, so an interrupted pipeline resumes
+// at the first stage without a finished output, and changing a setting re-runs that stage and,
+// through the digests, whatever its output feeds.
+//
+//     config: synth-tiny.yaml            # stage config for every stage (optional; relative to this file)
+//     set: {epochs: 2}                   # overrides for every stage (optional)
+//     inputs: {train: train.h5}          # named files (optional; relative to this file)
+//     stages:
+//       - {name: init, run: init, network: tiny-vgg, pretrained: none, data: train}
+//       - {name: rpn1, run: train-rpn, init: init, data: train, freeze: FIXED_PARAMS}
+//       - {name: props1, run: propose, model: rpn1, data: train}
+//       …
+//
+// A reference (init:, data:, model:, …) names an earlier stage (its output), an input, or a path.
+
+import Detection
+import Engine
+import Foundation
+import ParamKit
+import Yams
+
+public struct Pipeline: Sendable {
+    public enum Kind: String, CaseIterable, Sendable {
+        case initialise = "init", trainRPN = "train-rpn", propose, trainRCNN = "train-rcnn", combine, eval
+
+        /// Artifact roles (single references) and literal settings each kind accepts.
+        var roles: [String] {
+            switch self {
+            case .initialise: ["pretrained", "data"]
+            case .trainRPN: ["init", "data"]
+            case .propose: ["model", "data"]
+            case .trainRCNN: ["init", "proposals", "data", "rpn_model"]
+            case .combine: ["recipe"]
+            case .eval: ["model", "data"]
+            }
+        }
+        var required: [String] {
+            switch self {
+            case .initialise: []
+            case .trainRPN: ["init", "data"]
+            case .propose: ["model", "data"]
+            case .trainRCNN: ["init", "proposals", "data"]
+            case .combine: ["inputs"]
+            case .eval: ["model", "data"]
+            }
+        }
+        var settings: [String] {
+            switch self {
+            case .initialise: ["network", "heads", "seed", "classes", "width"]
+            case .trainRPN: ["freeze", "keep_heads", "split"]
+            case .propose, .eval: ["split"]
+            case .trainRCNN: ["freeze", "split"]
+            case .combine: ["strict"]
+            }
+        }
+        /// File extension of the stage's output.
+        var outputExtension: String { self == .eval ? "json" : "h5" }
+    }
+
+    /// Where an input comes from: an earlier stage's output, or a file.
+    public enum Source: Sendable, Equatable {
+        case stage(String)
+        case file(String)
+    }
+
+    public struct Stage: Sendable {
+        public var name: String
+        public var kind: Kind
+        /// Artifact inputs in a fixed order: (role, source). Combine's inputs are `input1`, `input2`, …
+        /// or the recipe's names.
+        public var inputs: [Input]
+        /// Literal settings (freeze spec, seed, …) as given.
+        public var settings: [(String, String)]
+        /// Stage-config overrides of this stage (`set:`), after the pipeline's own.
+        public var overrides: [String]
+
+        public struct Input: Sendable { public var role: String; public var source: Source }
+
+        public func setting(_ key: String) -> String? { settings.first { $0.0 == key }?.1 }
+    }
+
+    public var path: String
+    public var config: String?
+    public var overrides: [String]
+    public var stages: [Stage]
+
+    /// Reads and checks a pipeline file: known kinds and keys, unique names, references only to
+    /// earlier stages, inputs or existing paths.
+    /// `inputs` (name → path, relative to the working directory) replace or add to the file's own.
+    public static func load(path: String, inputs bound: [String: String] = [:]) throws -> Pipeline {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the pipeline") }
+        let root: [String: Any]
+        do {
+            guard let r = try Yams.load(yaml: text) as? [String: Any] else { throw StageError("\(path): not a YAML mapping") }
+            root = r
+        } catch let e as StageError { throw e } catch { throw StageError("\(path): not valid YAML: \(error)") }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func relative(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
+        for key in root.keys where !["config", "set", "inputs", "stages"].contains(key) {
+            throw StageError("\(path): unknown key '\(key)' (known: config, set, inputs, stages)")
+        }
+        let config = try (root["config"]).map { v -> String in
+            guard let s = v as? String else { throw StageError("\(path): config must be a path") }
+            return relative(s)
+        }
+        let overrides = try overridesList(root["set"], at: "\(path): set")
+        var named: [String: String] = [:]
+        if let inputs = root["inputs"] {
+            guard let map = inputs as? [String: Any] else { throw StageError("\(path): inputs must map names to paths") }
+            for (k, v) in map {
+                guard let s = v as? String else { throw StageError("\(path): inputs.\(k) must be a path") }
+                named[k] = relative(s)
+            }
+        }
+        for (k, v) in bound { named[k] = URL(fileURLWithPath: v).path }
+        guard let list = root["stages"] as? [Any], !list.isEmpty else { throw StageError("\(path): stages must be a non-empty list") }
+        var stages: [Stage] = []
+        for (i, item) in list.enumerated() {
+            guard let map = item as? [String: Any] else { throw StageError("\(path): stages[\(i)] is not a mapping") }
+            guard let name = map["name"] as? String, !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw StageError("\(path): stages[\(i)] needs a name of letters, digits, '-', '_' or '.'")
+            }
+            let at = "\(path): stage '\(name)'"
+            guard !stages.contains(where: { $0.name == name }), named[name] == nil else { throw StageError("\(at): the name is used twice") }
+            guard let run = map["run"] as? String, let kind = Kind(rawValue: run) else {
+                throw StageError("\(at): run must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            func source(_ value: Any, _ key: String) throws -> Source {
+                guard let s = value as? String else { throw StageError("\(at): \(key) must be a stage name, an input name or a path") }
+                if stages.contains(where: { $0.name == s }) { return .stage(s) }
+                if let p = named[s] { return .file(p) }
+                if list.contains(where: { ($0 as? [String: Any])?["name"] as? String == s }) {
+                    throw StageError("\(at): \(key) refers to stage '\(s)', which comes later")
+                }
+                let p = relative(s)
+                guard FileManager.default.fileExists(atPath: p) else {
+                    throw StageError("\(at): \(key) '\(s)' is no earlier stage, no input and no file (looked for \(p))")
+                }
+                return .file(p)
+            }
+            let known = ["name", "run", "set"] + kind.roles + kind.settings + (kind == .combine ? ["inputs"] : [])
+            for key in map.keys where !known.contains(key) {
+                throw StageError("\(at): unknown key '\(key)' for \(kind.rawValue) (known: \(known.dropFirst(2).sorted().joined(separator: ", ")))")
+            }
+            for key in kind.required where map[key] == nil { throw StageError("\(at): \(kind.rawValue) needs '\(key)'") }
+            var inputs: [Stage.Input] = []
+            for role in kind.roles where role != "recipe" {
+                if let v = map[role] {
+                    if kind == .initialise && role == "pretrained" && (v as? String) == "none" { continue }
+                    inputs.append(.init(role: role, source: try source(v, role)))
+                }
+            }
+            var settings: [(String, String)] = []
+            if kind == .combine {
+                if let recipe = map["recipe"] {
+                    guard let r = recipe as? String else { throw StageError("\(at): recipe must be a path") }
+                    let file = relative(r)
+                    guard FileManager.default.fileExists(atPath: file) else { throw StageError("\(at): recipe \(file) does not exist") }
+                    settings.append(("recipe", file))
+                    guard let map = map["inputs"] as? [String: Any] else { throw StageError("\(at): with a recipe, inputs maps recipe names to sources") }
+                    for k in map.keys.sorted() { inputs.append(.init(role: k, source: try source(map[k]!, "inputs.\(k)"))) }
+                } else {
+                    guard let list = map["inputs"] as? [Any], list.count >= 2 else { throw StageError("\(at): inputs must list at least two sources (first wins)") }
+                    for (j, v) in list.enumerated() { inputs.append(.init(role: "input\(j + 1)", source: try source(v, "inputs[\(j)]"))) }
+                }
+            }
+            for key in kind.settings {
+                if let v = map[key] { settings.append((key, "\(v)")) }
+            }
+            if kind == .initialise, (map["pretrained"] as? String) == "none" || map["pretrained"] == nil { settings.append(("pretrained", "none")) }
+            stages.append(Stage(name: name, kind: kind, inputs: inputs, settings: settings.sorted { $0.0 < $1.0 },
+                                overrides: try overridesList(map["set"], at: "\(at): set")))
+        }
+        let pipeline = Pipeline(path: path, config: config, overrides: overrides, stages: stages)
+        for s in stages { _ = try pipeline.stageConfig(s) }   // bad config keys fail now, not at stage 5
+        return pipeline
+    }
+
+    static func overridesList(_ value: Any?, at: String) throws -> [String] {
+        guard let value else { return [] }
+        guard let map = value as? [String: Any] else { throw StageError("\(at) must be a mapping of config keys to values") }
+        return try map.keys.sorted().map { k in
+            let text = try Yams.dump(object: map[k]!).trimmingCharacters(in: .whitespacesAndNewlines)
+            return "\(k)=\(text.hasPrefix("- ") ? "[" + text.split(separator: "\n").map { $0.dropFirst(2) }.joined(separator: ", ") + "]" : text)"
+        }
+    }
+
+    func stageConfig(_ stage: Stage) throws -> StageConfig {
+        try StageConfig.load(path: config, overrides: overrides + stage.overrides)
+    }
+
+    // MARK: - Running
+
+    public struct Options: Sendable {
+        public var directory: String
+        /// Re-run this stage and every later one even when their keys match.
+        public var from: String?
+        public var force = false
+        public var dryRun = false
+        public init(directory: String) { self.directory = directory }
+    }
+
+    public enum Action: String, Sendable { case run, skip }
+
+    public struct Event: Sendable {
+        public var stage: String
+        public var kind: Kind
+        public var action: Action
+        /// Why it runs or is skipped.
+        public var reason: String
+        public var key: String?
+        public var output: String
+        public var outputDigest: String?
+        public var seconds: Double?
+        public var summary: String?
+    }
+
+    /// The run directory a pipeline uses unless told otherwise: `NAME.run` beside the file.
+    public static func defaultDirectory(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingPathExtension().path + ".run"
+    }
+
+    public func output(_ stage: Stage, in directory: String) -> String {
+        URL(fileURLWithPath: directory).appendingPathComponent("\(stage.name).\(stage.kind.outputExtension)").path
+    }
+
+    func record(_ stage: Stage, in directory: String) -> String {
+        URL(fileURLWithPath: directory).appendingPathComponent("\(stage.name).stage.json").path
+    }
+
+    /// Runs (or, with `dryRun`, plans) every stage in order; `report` sees each stage's event as it
+    /// starts and again when it ends. In a dry run a stage whose inputs do not exist yet is planned
+    /// as "run" with its key unknown.
+    @discardableResult
+    public func run(_ options: Options, report: (Event) -> Void = { _ in }) throws -> [Event] {
+        if let from = options.from, !stages.contains(where: { $0.name == from }) {
+            throw StageError("\(path): --from \(from): no such stage (stages: \(stages.map(\.name).joined(separator: ", ")))")
+        }
+        if !options.dryRun { try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true) }
+        let log = options.dryRun ? nil : try StageLog(stage: "pipeline", path: URL(fileURLWithPath: options.directory).appendingPathComponent("pipeline.log.jsonl").path)
+        var events: [Event] = []
+        var forcing = options.force
+        var unknownUpstream = Set<String>()   // dry run: stages that would run, so their outputs are not known yet
+        for stage in stages {
+            if stage.name == options.from { forcing = true }
+            let out = output(stage, in: options.directory)
+            var event = Event(stage: stage.name, kind: stage.kind, action: .run, reason: "", key: nil, output: out)
+            let config = try stageConfig(stage)
+            let pending = stage.inputs.contains { if case let .stage(s) = $0.source { return unknownUpstream.contains(s) } else { return false } }
+            if pending {
+                event.reason = "an input is produced by a stage that runs first"
+            } else {
+                let key = try contentKey(stage, config: config, directory: options.directory)
+                event.key = key
+                let previous = try? recorded(stage, in: options.directory)
+                if forcing {
+                    event.reason = options.force ? "--force" : "--from \(options.from!)"
+                } else if let previous, previous.key == key, let digest = try? artifactDigest(out, kind: stage.kind), digest == previous.outputDigest {
+                    event.action = .skip
+                    event.reason = "output exists with the same key"
+                    event.outputDigest = digest
+                } else if let previous, previous.key != key {
+                    event.reason = "key changed (settings, config or inputs differ from the recorded run)"
+                } else if previous != nil {
+                    event.reason = FileManager.default.fileExists(atPath: out) ? "output differs from the recorded one" : "output missing"
+                } else {
+                    event.reason = "not run yet"
+                }
+            }
+            if options.dryRun {
+                if event.action == .run { unknownUpstream.insert(stage.name) }
+                events.append(event); report(event)
+                continue
+            }
+            if event.action == .skip {
+                log?.record([("stage", .string(stage.name)), ("action", .string("skip")), ("key", .string(event.key!))])
+                events.append(event); report(event)
+                continue
+            }
+            report(event)
+            let started = Date()
+            // The record goes first so a half-finished stage is never taken as done: it is rewritten
+            // only after the output has been committed.
+            try? FileManager.default.removeItem(atPath: record(stage, in: options.directory))
+            log?.record([("stage", .string(stage.name)), ("action", .string("run")), ("key", .string(event.key!)), ("reason", .string(event.reason))])
+            event.summary = try execute(stage, config: config, output: out, directory: options.directory)
+            event.seconds = Date().timeIntervalSince(started)
+            event.outputDigest = try artifactDigest(out, kind: stage.kind)
+            try writeRecord(stage, event: event, directory: options.directory)
+            log?.record([("stage", .string(stage.name)), ("action", .string("done")), ("seconds", .double(event.seconds!)),
+                         ("output_digest", .string(event.outputDigest!))])
+            events.append(event); report(event)
+        }
+        return events
+    }
+
+    /// xxh64 over the tool version, the kind, the settings, the resolved config and the inputs'
+    /// content digests (role by role).
+    func contentKey(_ stage: Stage, config: StageConfig, directory: String) throws -> String {
+        var h = XXH64()
+        h.update("\(Provenance.toolVersion)\n\(stage.kind.rawValue)\n")
+        for (k, v) in stage.settings { h.update("setting\t\(k)\t\(v)\n") }
+        if stage.kind != .combine { h.update("config\t\(config.json)\n") }
+        for input in stage.inputs {
+            let file = resolve(input.source, directory: directory)
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw StageError("\(path): stage '\(stage.name)': \(input.role) \(file) does not exist")
+            }
+            h.update("input\t\(input.role)\t\(try inputDigest(file, role: input.role, stage: stage))\n")
+        }
+        return String(format: "xxh64:%016llx", h.finalize())
+    }
+
+    func resolve(_ source: Source, directory: String) -> String {
+        switch source {
+        case let .file(p): p
+        case let .stage(s): output(stages.first { $0.name == s }!, in: directory)
+        }
+    }
+
+    /// Datasets by their content digest, checkpoints by their root digest, other files by their bytes.
+    func inputDigest(_ file: String, role: String, stage: Stage) throws -> String {
+        if role == "data" { return try Datasets.open(path: file, split: stage.setting("split") ?? "trainval").digest }
+        if role == "proposals" { return try fileDigest(file) }
+        return try DigestCache([Formats.open(path: file)]).rootDigest(0)
+    }
+
+    func artifactDigest(_ file: String, kind: Kind) throws -> String {
+        switch kind {
+        case .propose, .eval: try fileDigest(file)
+        default: try DigestCache([Formats.open(path: file)]).rootDigest(0)
+        }
+    }
+
+    func fileDigest(_ file: String) throws -> String {
+        let m = try MappedFile(path: file)
+        var h = XXH64()
+        h.update(m.bytes)
+        return String(format: "xxh64:%016llx", h.finalize())
+    }
+
+    struct Record { var key: String; var outputDigest: String }
+
+    func recorded(_ stage: Stage, in directory: String) throws -> Record? {
+        let file = record(stage, in: directory)
+        guard let data = FileManager.default.contents(atPath: file),
+              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let key = obj["key"] as? String, let digest = obj["output_digest"] as? String else { return nil }
+        return Record(key: key, outputDigest: digest)
+    }
+
+    func writeRecord(_ stage: Stage, event: Event, directory: String) throws {
+        let inputs: [(String, JSON)] = stage.inputs.map { ($0.role, .string(resolve($0.source, directory: directory))) }
+        let json = JSON.object([
+            ("stage", .string(stage.name)), ("run", .string(stage.kind.rawValue)), ("key", .string(event.key!)),
+            ("tool", .string(Provenance.toolVersion)), ("inputs", .object(inputs)),
+            ("settings", .object(stage.settings.map { ($0.0, .string($0.1)) })),
+            ("output", .string(event.output)), ("output_digest", .string(event.outputDigest!)),
+            ("seconds", .double(event.seconds ?? 0)), ("summary", .string(event.summary ?? "")),
+        ])
+        try Pipeline.writeAtomically(json.pretty + "\n", to: record(stage, in: directory))
+    }
+
+    static func writeAtomically(_ text: String, to path: String) throws {
+        let out = try AtomicOutput(destination: path)
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: out.temporaryPath))
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+
+    /// Runs one stage through the same library calls as its CLI verb; returns a one-line summary.
+    func execute(_ stage: Stage, config: StageConfig, output: String, directory: String) throws -> String {
+        func input(_ role: String) -> String? {
+            stage.inputs.first { $0.role == role }.map { resolve($0.source, directory: directory) }
+        }
+        let split = stage.setting("split") ?? "trainval"
+        func freeze(_ dataset: DetectionDataset) throws -> FreezeSpec? {
+            let text = stage.setting("freeze") ?? "FIXED_PARAMS"
+            guard text != "none" else { return nil }
+            let names = try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name)
+            return try FreezeSpec.parse(text, family: .vgg, names: names)
+        }
+        func metrics(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ") }
+        switch stage.kind {
+        case .initialise:
+            let network = stage.setting("network") ?? config.network
+            var classes = stage.setting("classes").flatMap(Int.init)
+            if classes == nil, let data = input("data") { classes = try Datasets.open(path: data, split: split).classNames.count }
+            let net = try NetworkDefinition.named(network, classes: classes, width: stage.setting("width").flatMap(Int.init) ?? config.width)
+            let reader = try input("pretrained").map { try Formats.open(path: $0) }
+            let heads = (stage.setting("heads") ?? "rpn,rcnn").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let plan = try Init.plan(network: net, pretrained: reader, heads: heads, missing: .error, mismatch: .error)
+            if let p = plan.problems.first {
+                throw StageError("stage '\(stage.name)': \(plan.problems.count) tensor(s) cannot be initialised (first: \(p.spec.name): \(Init.describe(p.action)))")
+            }
+            let digest = try Init.write(plan, pretrained: reader, seed: stage.setting("seed").flatMap(UInt64.init) ?? config.seed,
+                                        output: output, format: .hdf5, progress: nil)
+            return "\(network): \(plan.rows.count) tensors, digest \(digest)"
+        case .trainRPN:
+            let dataset = try Datasets.open(path: input("data")!, split: split)
+            let r = try TrainRPN.run(initPath: input("init")!, freeze: freeze(dataset), dataset: dataset, config: config, output: output,
+                                     keepHeads: stage.setting("keep_heads") == "true")
+            return metrics(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
+        case .propose:
+            let r = try Propose.run(model: input("model")!, dataset: try Datasets.open(path: input("data")!, split: split), config: config, output: output)
+            return String(format: "recall@0.5 %.4f, recall@0.7 %.4f, %.1f proposals per image", r.recall05, r.recall07, r.perImage)
+        case .trainRCNN:
+            let dataset = try Datasets.open(path: input("data")!, split: split)
+            let r = try TrainRCNN.run(initPath: input("init")!, proposals: input("proposals")!, freeze: freeze(dataset), dataset: dataset,
+                                      config: config, output: output, rpnModel: input("rpn_model"))
+            return metrics(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
+        case .combine:
+            let readers = try stage.inputs.map { try Formats.open(path: resolve($0.source, directory: directory)) }
+            let recipe = try stage.setting("recipe").map { try Recipe.load(path: $0) } ?? Recipe.combineModel(labels: stage.inputs.map(\.role))
+            let ordered: [CheckpointReader]
+            if stage.setting("recipe") != nil {
+                ordered = try recipe.inputs.map { name in
+                    guard let i = stage.inputs.firstIndex(where: { $0.role == name }) else { throw StageError("stage '\(stage.name)': recipe input '\(name)' is not given") }
+                    return readers[i]
+                }
+            } else {
+                ordered = readers
+            }
+            var plan = try Merge.plan(recipe, readers: ordered)
+            let digest = try Merge.write(&plan, digests: DigestCache(ordered), output: output, format: .hdf5,
+                                         operation: "combine", settings: [("recipe", .string(stage.setting("recipe") ?? "combine_model (first input wins)"))],
+                                         strict: stage.setting("strict") == "true", progress: nil)
+            return "\(plan.items.count) tensors, \(plan.conflicts.count) conflicts, digest \(digest)"
+        case .eval:
+            let dataset = try Datasets.open(path: input("data")!, split: split)
+            let r = try Evaluate.run(model: input("model")!, dataset: dataset, config: config)
+            let json = JSON.object([
+                ("model", .string(input("model")!)), ("data", .string(dataset.path)), ("dataset_digest", .string(dataset.digest)),
+                ("map07", .double(r.map07)), ("map_area", .double(r.mapArea)),
+                ("ap07", .object(zip(r.classNames, r.ap07).map { ($0, .double($1)) })),
+                ("ap_area", .object(zip(r.classNames, r.apArea).map { ($0, .double($1)) })),
+            ])
+            try Pipeline.writeAtomically(json.pretty + "\n", to: output)
+            return String(format: "mAP (07) %.4f, mAP (area) %.4f", r.map07, r.mapArea)
+        }
+    }
+}
