@@ -77,6 +77,10 @@ struct WinogradTests {
         #expect(Convolution(kernel: (3, 3), stride: (2, 2), pad: (1, 1), numFilter: 64).winograd(channels: 64) == nil)
         #expect(Convolution(kernel: (1, 1), numFilter: 64).winograd(channels: 64) == nil)
         #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 3).winograd(channels: 64) == nil)
-        #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 4).winograd(channels: 4)?.m == 4)   // tiny-vgg conv1_2
+        #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 16).winograd(channels: 16)?.m == 4)   // tiny-vgg conv4_x
+        #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 8).resolvedAlgorithm(inputChannels: 8) == .winograd(tile: 4))   // tiny-vgg conv2_x
+        #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 4).resolvedAlgorithm(inputChannels: 4) == .direct)   // tiny-vgg conv1_2
+        #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 4).resolvedAlgorithm(inputChannels: 3) == .im2col)   // tiny-vgg conv1_1
+        #expect(Convolution(kernel: (3, 3), pad: (1, 1), numFilter: 5).resolvedAlgorithm(inputChannels: 5) == .winograd(tile: 4))
     }
 }

@@ -50,6 +50,21 @@ void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu,
 void pk_wino_small_nt(long K, long C, long n, const float *E, long lde,
                       const float *V, long ldv, float beta, float *D, long ldd);
 
+/* ---- Direct 3×3 convolution for few channels (direct.c) ----------------------------------- */
+
+/* Floats needed for the zero-bordered copy of x[C][H][W] (with slack after it that the kernels may
+   read and the caller zeroes), and the copy itself ([C][H+2][W+2]; channels can be done in parts). */
+long pk_pad3x3_size(int C, int H, int W);
+void pk_pad3x3(const float *x, int C, int H, int W, float *out);
+/* 1 when K output channels are supported (4, 8 or 16). */
+int pk_direct3x3_supports(int K);
+/* y[K][H][W] rows r0 ..< r1 = conv3×3(padded x) + bias (bias may be NULL); w is [K][C][3][3]. */
+void pk_direct3x3_forward(const float *xp, int C, int H, int W, const float *w, int K,
+                          const float *bias, float *y, int r0, int r1);
+/* dw[K][C][3][3] += the weight gradient from output rows r0 ..< r1 of dy[K][H][W]. */
+void pk_direct3x3_weight_grad(const float *xp, int C, int H, int W, const float *dy, int K,
+                              float *dw, int r0, int r1);
+
 /* ---- SGEMM (gemm.c) ---------------------------------------------------------------------- */
 
 /* 1 when this CPU runs AVX-512F code, so pk_sgemm may be called. */

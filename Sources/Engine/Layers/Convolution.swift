@@ -1,7 +1,8 @@
 // Convolution (cross-correlation, weight OIHW, optional bias) as im2col + sgemm, with backward to
 // the weights, the bias and (when asked) the data. Columns are built a tile of output rows at a
 // time (about 8 MB) and rebuilt in backward instead of kept. 3×3 convolutions with stride 1 and
-// padding 1 between layers of 4 or more channels use Winograd F(4×4, 3×3) instead (Winograd.swift).
+// padding 1 between layers of 4 or more channels use Winograd F(4×4, 3×3) instead (Winograd.swift),
+// or at exactly 4 channels a direct kernel (Direct3x3.swift).
 
 import COpenBLAS
 
@@ -18,13 +19,19 @@ public struct Convolution: Sendable {
     var winogradChunkFloats = 3 << 20
 
     public enum Algorithm: Sendable, Equatable {
-        /// Winograd F(4×4, 3×3) for 3×3 / stride 1 / pad 1 with ≥ 4 input and output channels, else im2col
-        /// (below 4 the transforms cost more than the products they save; measured on tiny-vgg).
+        /// For 3×3 / stride 1 / pad 1: direct with 4 input and output channels, Winograd F(4×4, 3×3) with
+        /// ≥ 4 (below 4 the transforms cost more than the products they save); else im2col.
         case auto
         case im2col
         /// Winograd F(m×m, 3×3), m = 2 or 4; only for 3×3 / stride 1 / pad 1 (others fall back to im2col).
         case winograd(tile: Int)
+        /// Direct 3×3 / stride 1 / pad 1 with 4, 8 or 16 input and output channels (others fall back to im2col).
+        case direct
     }
+
+    /// `.auto` convolves directly up to this many channels: at 4 (tiny-vgg conv1_2) direct beats
+    /// Winograd 1.4×, at 8 and 16 Winograd wins (measured with `ParamKitBench conv-gflops --only tiny`).
+    static let directMaxChannels = 4
 
     public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), pad: (Int, Int) = (0, 0), numFilter: Int) {
         self.kernel = (kernel.0, kernel.1)
@@ -37,16 +44,28 @@ public struct Convolution: Sendable {
         [x[0], numFilter, (x[2] + 2 * pad.h - kernel.h) / stride.h + 1, (x[3] + 2 * pad.w - kernel.w) / stride.w + 1]
     }
 
-    /// What `.auto` (or an inapplicable `.winograd`) resolves to for an input with `channels` channels.
+    /// What `.auto` (or an inapplicable `.winograd` / `.direct`) resolves to for an input with `channels` channels.
     public func resolvedAlgorithm(inputChannels channels: Int) -> Algorithm {
-        winograd(channels: channels).map { .winograd(tile: $0.m) } ?? .im2col
+        if useDirect(channels: channels) { return .direct }
+        return winograd(channels: channels).map { .winograd(tile: $0.m) } ?? .im2col
+    }
+
+    var is3x3Same: Bool { kernel == (3, 3) && stride == (1, 1) && pad == (1, 1) }
+
+    func useDirect(channels: Int) -> Bool {
+        guard is3x3Same, Direct3x3.supports(outChannels: numFilter, inChannels: channels) else { return false }
+        switch algorithm {
+        case .direct: return true
+        case .auto: return max(channels, numFilter) <= Convolution.directMaxChannels
+        case .im2col, .winograd: return false
+        }
     }
 
     /// The Winograd plan for an input with `channels` channels, or nil for im2col.
     func winograd(channels: Int) -> Winograd? {
-        guard kernel == (3, 3), stride == (1, 1), pad == (1, 1) else { return nil }
+        guard is3x3Same, !useDirect(channels: channels) else { return nil }
         switch algorithm {
-        case .im2col: return nil
+        case .im2col, .direct: return nil
         case .winograd(let m): return Winograd(m: m == 2 ? 2 : 4, budget: winogradChunkFloats)
         case .auto: return channels >= 4 && numFilter >= 4 ? Winograd(m: 4, budget: winogradChunkFloats) : nil
         }
@@ -70,6 +89,22 @@ public struct Convolution: Sendable {
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
         var y = Blob(uninitialized: out)   // every element is written: bias fill, or GEMM with beta 0
+        if useDirect(channels: c) {
+            x.data.withUnsafeBufferPointer { xp in
+                weight.withUnsafeBufferPointer { wp in
+                    y.data.withUnsafeMutableBufferPointer { yp in
+                        (bias ?? []).withUnsafeBufferPointer { bp in
+                            for i in 0..<n {
+                                Direct3x3.convolve(xp.baseAddress! + i * c * h * w, channels: c, height: h, width: w, weight: wp.baseAddress!,
+                                                   outChannels: numFilter, bias: bias == nil ? nil : bp.baseAddress,
+                                                   into: yp.baseAddress! + i * numFilter * spatial)
+                            }
+                        }
+                    }
+                }
+            }
+            return y
+        }
         if let wino = winograd(channels: c) {
             weight.withUnsafeBufferPointer { wp in
                 let u = wino.transformWeights(wp.baseAddress!, outChannels: numFilter, inChannels: c, flipped: false)
@@ -128,6 +163,9 @@ public struct Convolution: Sendable {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
+        if useDirect(channels: c) {
+            return directBackward(dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
+        }
         if let wino = winograd(channels: c) {
             return winogradBackward(wino, dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
         }
@@ -141,13 +179,7 @@ public struct Convolution: Sendable {
                     for i in 0..<n {
                         let dyi = dyp.baseAddress! + i * numFilter * spatial
                         let xi = xp.baseAddress! + i * c * h * w
-                        if let gradBias {
-                            // dB[O] += dY[O, HW] · 1
-                            ones(spatial).withUnsafeBufferPointer { one in
-                                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(numFilter), Int32(spatial), 1, dyi, Int32(spatial),
-                                            one.baseAddress, 1, 1, gradBias, 1)
-                            }
-                        }
+                        if let gradBias { accumulateBiasGradient(dyi, spatial: spatial, into: gradBias) }
                         if isPointwise {
                             // dW[O, C] += dY[O, HW] · X[C, HW]ᵀ ;  dX[C, HW] = Wᵀ[C, O] · dY[O, HW]
                             if let gradWeight {
@@ -188,6 +220,47 @@ public struct Convolution: Sendable {
         return dx
     }
 
+    func directBackward(_ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
+                        gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let spatial = h * w
+        var dx: Blob? = inputGrad ? Blob(uninitialized: x.shape) : nil
+        let flipped = inputGrad ? weight.withUnsafeBufferPointer { Direct3x3.flipped($0.baseAddress!, outChannels: numFilter, inChannels: c) } : []
+        dy.data.withUnsafeBufferPointer { dyp in
+            x.data.withUnsafeBufferPointer { xp in
+                for i in 0..<n {
+                    let dyi = dyp.baseAddress! + i * numFilter * spatial
+                    if let gradBias { accumulateBiasGradient(dyi, spatial: spatial, into: gradBias) }
+                    if let gradWeight {
+                        Direct3x3.accumulateWeightGradient(input: xp.baseAddress! + i * c * spatial, channels: c, height: h, width: w,
+                                                           outputGrad: dyi, outChannels: numFilter, into: gradWeight)
+                    }
+                    if inputGrad {
+                        flipped.withUnsafeBufferPointer { fp in
+                            dx!.data.withUnsafeMutableBufferPointer { dxp in
+                                Direct3x3.convolve(dyi, channels: numFilter, height: h, width: w, weight: fp.baseAddress!, outChannels: c, bias: nil,
+                                                   into: dxp.baseAddress! + i * c * spatial)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+
+    /// dB[O] += dY[O, HW] · 1, the output channels shared between the threads.
+    func accumulateBiasGradient(_ dy: UnsafePointer<Float>, spatial: Int, into gradBias: UnsafeMutablePointer<Float>) {
+        ones(spatial).withUnsafeBufferPointer { one in
+            let shared = SendableBox((dy, one.baseAddress!, gradBias))
+            parallelFor(numFilter, minimumPerThread: max(1, (1 << 16) / max(spatial, 1))) { r in
+                let (dy, one, gradBias) = shared.value
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(r.count), Int32(spatial), 1, dy + r.lowerBound * spatial, Int32(spatial),
+                            one, 1, 1, gradBias + r.lowerBound, 1)
+            }
+        }
+    }
+
     func winogradBackward(_ wino: Winograd, _ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
                           gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -201,12 +274,7 @@ public struct Convolution: Sendable {
                     for i in 0..<n {
                         let dyi = dyp.baseAddress! + i * numFilter * spatial
                         let xi = xp.baseAddress! + i * c * spatial
-                        if let gradBias {
-                            ones(spatial).withUnsafeBufferPointer { one in
-                                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(numFilter), Int32(spatial), 1, dyi, Int32(spatial),
-                                            one.baseAddress, 1, 1, gradBias, 1)
-                            }
-                        }
+                        if let gradBias { accumulateBiasGradient(dyi, spatial: spatial, into: gradBias) }
                         if let gradWeight {
                             wino.accumulateWeightGradient(input: xi, channels: c, height: h, width: w, outputGrad: dyi, outChannels: numFilter, into: gradWeight)
                         }
