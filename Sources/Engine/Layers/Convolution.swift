@@ -61,6 +61,12 @@ public struct Convolution: Sendable {
         }
     }
 
+    /// The same-size 3×3 method for an input with `channels` channels, or nil for im2col.
+    func sameSize(channels: Int) -> SameSize? {
+        if useDirect(channels: channels) { return .direct }
+        return winograd(channels: channels).map { .winograd($0) }
+    }
+
     /// The Winograd plan for an input with `channels` channels, or nil for im2col.
     func winograd(channels: Int) -> Winograd? {
         guard is3x3Same, !useDirect(channels: channels) else { return nil }
@@ -89,34 +95,15 @@ public struct Convolution: Sendable {
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
         var y = Blob(uninitialized: out)   // every element is written: bias fill, or GEMM with beta 0
-        if useDirect(channels: c) {
+        if let fast = sameSize(channels: c) {
+            let filter = weight.withUnsafeBufferPointer { fast.forwardFilter($0.baseAddress!, outChannels: numFilter, inChannels: c) }
             x.data.withUnsafeBufferPointer { xp in
-                weight.withUnsafeBufferPointer { wp in
-                    y.data.withUnsafeMutableBufferPointer { yp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    filter.withUnsafeBufferPointer { fp in
                         (bias ?? []).withUnsafeBufferPointer { bp in
                             for i in 0..<n {
-                                Direct3x3.convolve(xp.baseAddress! + i * c * h * w, channels: c, height: h, width: w, weight: wp.baseAddress!,
-                                                   outChannels: numFilter, bias: bias == nil ? nil : bp.baseAddress,
-                                                   into: yp.baseAddress! + i * numFilter * spatial)
-                            }
-                        }
-                    }
-                }
-            }
-            return y
-        }
-        if let wino = winograd(channels: c) {
-            weight.withUnsafeBufferPointer { wp in
-                let u = wino.transformWeights(wp.baseAddress!, outChannels: numFilter, inChannels: c, flipped: false)
-                x.data.withUnsafeBufferPointer { xp in
-                    y.data.withUnsafeMutableBufferPointer { yp in
-                        u.withUnsafeBufferPointer { up in
-                            (bias ?? []).withUnsafeBufferPointer { bp in
-                                for i in 0..<n {
-                                    wino.convolve(xp.baseAddress! + i * c * h * w, channels: c, height: h, width: w, u: up.baseAddress!,
-                                                  outChannels: numFilter, bias: bias == nil ? nil : bp.baseAddress,
-                                                  into: yp.baseAddress! + i * numFilter * spatial)
-                                }
+                                fast.convolve(xp.baseAddress! + i * c * h * w, channels: c, height: h, width: w, filter: fp.baseAddress!,
+                                              outChannels: numFilter, bias: bias == nil ? nil : bp.baseAddress, into: yp.baseAddress! + i * numFilter * spatial)
                             }
                         }
                     }
@@ -163,11 +150,8 @@ public struct Convolution: Sendable {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
-        if useDirect(channels: c) {
-            return directBackward(dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
-        }
-        if let wino = winograd(channels: c) {
-            return winogradBackward(wino, dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
+        if let fast = sameSize(channels: c) {
+            return sameSizeBackward(fast, dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
         }
         var dx: Blob? = inputGrad ? Blob(zeros: x.shape) : nil
         let rows = tileRows(kdim: kdim, outW: wo, outH: ho)
@@ -220,26 +204,28 @@ public struct Convolution: Sendable {
         return dx
     }
 
-    func directBackward(_ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
-                        gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
+    /// Backward for Winograd or the direct kernel: dB, dW from the method's own weight gradient, dX as
+    /// the same-size convolution of dY with the flipped, transposed filter.
+    func sameSizeBackward(_ fast: SameSize, _ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
+                          gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let spatial = h * w
         var dx: Blob? = inputGrad ? Blob(uninitialized: x.shape) : nil
-        let flipped = inputGrad ? weight.withUnsafeBufferPointer { Direct3x3.flipped($0.baseAddress!, outChannels: numFilter, inChannels: c) } : []
+        let filter = inputGrad ? weight.withUnsafeBufferPointer { fast.dataGradientFilter($0.baseAddress!, outChannels: numFilter, inChannels: c) } : []
         dy.data.withUnsafeBufferPointer { dyp in
             x.data.withUnsafeBufferPointer { xp in
                 for i in 0..<n {
                     let dyi = dyp.baseAddress! + i * numFilter * spatial
                     if let gradBias { accumulateBiasGradient(dyi, spatial: spatial, into: gradBias) }
                     if let gradWeight {
-                        Direct3x3.accumulateWeightGradient(input: xp.baseAddress! + i * c * spatial, channels: c, height: h, width: w,
-                                                           outputGrad: dyi, outChannels: numFilter, into: gradWeight)
+                        fast.accumulateWeightGradient(input: xp.baseAddress! + i * c * spatial, channels: c, height: h, width: w,
+                                                      outputGrad: dyi, outChannels: numFilter, into: gradWeight)
                     }
                     if inputGrad {
-                        flipped.withUnsafeBufferPointer { fp in
+                        filter.withUnsafeBufferPointer { fp in
                             dx!.data.withUnsafeMutableBufferPointer { dxp in
-                                Direct3x3.convolve(dyi, channels: numFilter, height: h, width: w, weight: fp.baseAddress!, outChannels: c, bias: nil,
-                                                   into: dxp.baseAddress! + i * c * spatial)
+                                fast.convolve(dyi, channels: numFilter, height: h, width: w, filter: fp.baseAddress!, outChannels: c, bias: nil,
+                                              into: dxp.baseAddress! + i * c * spatial)
                             }
                         }
                     }
@@ -259,38 +245,6 @@ public struct Convolution: Sendable {
                             one, 1, 1, gradBias + r.lowerBound, 1)
             }
         }
-    }
-
-    func winogradBackward(_ wino: Winograd, _ dy: Blob, input x: Blob, weight: [Float], gradWeight: UnsafeMutablePointer<Float>?,
-                          gradBias: UnsafeMutablePointer<Float>?, inputGrad: Bool) -> Blob? {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let spatial = h * w
-        var dx: Blob? = inputGrad ? Blob(uninitialized: x.shape) : nil
-        dy.data.withUnsafeBufferPointer { dyp in
-            x.data.withUnsafeBufferPointer { xp in
-                weight.withUnsafeBufferPointer { wp in
-                    // dX = the same convolution of dY with the flipped, transposed filter.
-                    let uFlipped = inputGrad ? wino.transformWeights(wp.baseAddress!, outChannels: numFilter, inChannels: c, flipped: true) : []
-                    for i in 0..<n {
-                        let dyi = dyp.baseAddress! + i * numFilter * spatial
-                        let xi = xp.baseAddress! + i * c * spatial
-                        if let gradBias { accumulateBiasGradient(dyi, spatial: spatial, into: gradBias) }
-                        if let gradWeight {
-                            wino.accumulateWeightGradient(input: xi, channels: c, height: h, width: w, outputGrad: dyi, outChannels: numFilter, into: gradWeight)
-                        }
-                        if inputGrad {
-                            uFlipped.withUnsafeBufferPointer { up in
-                                dx!.data.withUnsafeMutableBufferPointer { dxp in
-                                    wino.convolve(dyi, channels: numFilter, height: h, width: w, u: up.baseAddress!, outChannels: c, bias: nil,
-                                                  into: dxp.baseAddress! + i * c * spatial)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return dx
     }
 
     /// col[(c·KH + kh)·KW + kw, (oh − rows.lower)·Wo + ow] = x[c, oh·s − p + kh, ow·s − p + kw] (0 outside),
@@ -367,6 +321,47 @@ public struct Convolution: Sendable {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The two ways of a 3×3 / stride 1 / pad 1 convolution other than im2col, behind one interface: a
+/// filter prepared once per call (Winograd's transformed bank, or the weights themselves), the
+/// convolution of one image, and the weight gradient of one image.
+enum SameSize {
+    case winograd(Winograd)
+    case direct
+
+    func forwardFilter(_ w: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int) -> [Float] {
+        switch self {
+        case let .winograd(wino): wino.transformWeights(w, outChannels: k, inChannels: c, flipped: false)
+        case .direct: Array(UnsafeBufferPointer(start: w, count: k * c * 9))
+        }
+    }
+
+    /// The filter of the data gradient: w'[c][k] = w[k][c] rotated by 180°, prepared.
+    func dataGradientFilter(_ w: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int) -> [Float] {
+        switch self {
+        case let .winograd(wino): wino.transformWeights(w, outChannels: k, inChannels: c, flipped: true)
+        case .direct: Direct3x3.flipped(w, outChannels: k, inChannels: c)
+        }
+    }
+
+    func convolve(_ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, filter: UnsafePointer<Float>,
+                  outChannels k: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+        switch self {
+        case let .winograd(wino): wino.convolve(x, channels: c, height: h, width: w, u: filter, outChannels: k, bias: bias, into: y)
+        case .direct: Direct3x3.convolve(x, channels: c, height: h, width: w, weight: filter, outChannels: k, bias: bias, into: y)
+        }
+    }
+
+    func accumulateWeightGradient(input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+                                  outputGrad dy: UnsafePointer<Float>, outChannels k: Int, into dw: UnsafeMutablePointer<Float>) {
+        switch self {
+        case let .winograd(wino):
+            wino.accumulateWeightGradient(input: x, channels: c, height: h, width: w, outputGrad: dy, outChannels: k, into: dw)
+        case .direct:
+            Direct3x3.accumulateWeightGradient(input: x, channels: c, height: h, width: w, outputGrad: dy, outChannels: k, into: dw)
         }
     }
 }
