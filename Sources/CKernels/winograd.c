@@ -310,10 +310,62 @@ void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1,
 /* ---- Products for few channels. ----------------------------------------------------------- */
 
 /* With a handful of channels each of the α² products is a K×C matrix times a C×n strip: too
-   small for a blocked GEMM to amortise its packing, but a streaming loop over the tiles runs at
-   memory speed. */
-PK_CLONES void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu,
-                                const float *V, long ldv, float *M, long ldm) {
+   small for a blocked GEMM to amortise its packing. For K (or C) of 4, 8 or 16 every row of the
+   result stays in registers across a 16-tile strip; other sizes take the plain loops. */
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define load16(p) ({ v16 v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store16(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
+
+#define DEFINE_SMALL(KK)                                                                           \
+PK_CLONES static void small_nn_##KK(long C, long n, const float *U, long ldu, const float *V,     \
+                                    long ldv, float *M, long ldm) {                                \
+    long t = 0;                                                                                    \
+    for (; t + 16 <= n; t += 16) {                                                                 \
+        v16 acc[KK];                                                                               \
+        for (int k = 0; k < KK; k++) acc[k] = (v16){};                                             \
+        for (long c = 0; c < C; c++) {                                                             \
+            const v16 v = load16(V + c * ldv + t);                                                 \
+            for (int k = 0; k < KK; k++) acc[k] += U[k * ldu + c] * v;                             \
+        }                                                                                          \
+        for (int k = 0; k < KK; k++) store16(M + k * ldm + t, acc[k]);                             \
+    }                                                                                              \
+    for (; t < n; t++)                                                                             \
+        for (int k = 0; k < KK; k++) {                                                             \
+            float s = 0;                                                                           \
+            for (long c = 0; c < C; c++) s += U[k * ldu + c] * V[c * ldv + t];                     \
+            M[k * ldm + t] = s;                                                                    \
+        }                                                                                          \
+}                                                                                                  \
+/* D[k][c] (+)= Σ_t E[k][t]·V[c][t] for all c of one k, CC = C in registers. */                   \
+PK_CLONES static void small_nt_##KK(long K, long n, const float *E, long lde, const float *V,     \
+                                    long ldv, float beta, float *D, long ldd) {                    \
+    for (long k = 0; k < K; k++) {                                                                 \
+        v16 acc[KK];                                                                               \
+        float tail[KK];                                                                            \
+        for (int c = 0; c < KK; c++) { acc[c] = (v16){}; tail[c] = 0; }                            \
+        const float *e = E + k * lde;                                                              \
+        long t = 0;                                                                                \
+        for (; t + 16 <= n; t += 16) {                                                             \
+            const v16 ev = load16(e + t);                                                          \
+            for (int c = 0; c < KK; c++) acc[c] += ev * load16(V + c * ldv + t);                   \
+        }                                                                                          \
+        for (; t < n; t++)                                                                         \
+            for (int c = 0; c < KK; c++) tail[c] += e[t] * V[c * ldv + t];                         \
+        for (int c = 0; c < KK; c++) {                                                             \
+            float lanes[16], sum = tail[c];                                                        \
+            store16(lanes, acc[c]);                                                                \
+            for (int j = 0; j < 16; j++) sum += lanes[j];                                          \
+            D[k * ldd + c] = (beta == 0.0f ? 0.0f : beta * D[k * ldd + c]) + sum;                  \
+        }                                                                                          \
+    }                                                                                              \
+}
+
+DEFINE_SMALL(4)
+DEFINE_SMALL(8)
+DEFINE_SMALL(16)
+
+PK_CLONES static void small_nn_any(long K, long C, long n, const float *U, long ldu,
+                                   const float *V, long ldv, float *M, long ldm) {
     for (long k = 0; k < K; k++) {
         float *out = M + k * ldm;
         const float *u = U + k * ldu;
@@ -325,8 +377,8 @@ PK_CLONES void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu
     }
 }
 
-PK_CLONES void pk_wino_small_nt(long K, long C, long n, const float *E, long lde,
-                                const float *V, long ldv, float beta, float *D, long ldd) {
+PK_CLONES static void small_nt_any(long K, long C, long n, const float *E, long lde,
+                                   const float *V, long ldv, float beta, float *D, long ldd) {
     for (long k = 0; k < K; k++)
         for (long c = 0; c < C; c++) {
             const float *e = E + k * lde, *v = V + c * ldv;
@@ -339,4 +391,24 @@ PK_CLONES void pk_wino_small_nt(long K, long C, long n, const float *E, long lde
             for (; t < n; t++) sum += e[t] * v[t];
             D[k * ldd + c] = (beta == 0.0f ? 0.0f : beta * D[k * ldd + c]) + sum;
         }
+}
+
+void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu,
+                      const float *V, long ldv, float *M, long ldm) {
+    switch (K) {
+    case 4: small_nn_4(C, n, U, ldu, V, ldv, M, ldm); break;
+    case 8: small_nn_8(C, n, U, ldu, V, ldv, M, ldm); break;
+    case 16: small_nn_16(C, n, U, ldu, V, ldv, M, ldm); break;
+    default: small_nn_any(K, C, n, U, ldu, V, ldv, M, ldm);
+    }
+}
+
+void pk_wino_small_nt(long K, long C, long n, const float *E, long lde,
+                      const float *V, long ldv, float beta, float *D, long ldd) {
+    switch (C) {
+    case 4: small_nt_4(K, n, E, lde, V, ldv, beta, D, ldd); break;
+    case 8: small_nt_8(K, n, E, lde, V, ldv, beta, D, ldd); break;
+    case 16: small_nt_16(K, n, E, lde, V, ldv, beta, D, ldd); break;
+    default: small_nt_any(K, C, n, E, lde, V, ldv, beta, D, ldd);
+    }
 }

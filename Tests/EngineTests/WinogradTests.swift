@@ -55,6 +55,23 @@ struct WinogradTests {
         expectClose("\(what) db", got.db, want.db, tol: 1e-6)
     }
 
+    /// The narrow-layer products have register-blocked versions for 4, 8 and 16 channels.
+    @Test("Winograd equals im2col for 4, 8 and 16 channels", arguments: [(4, 4), (8, 8), (16, 16), (16, 4), (4, 16), (8, 16)])
+    func narrowChannelCounts(k: Int, c: Int) {
+        var rng = RandomSource(UInt64(k * 100 + c))
+        var reference = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: k)
+        reference.algorithm = .im2col
+        var wino = reference
+        wino.algorithm = .winograd(tile: 4)
+        let shape = [1, c, 13, 75]   // 4×19 = 76 tiles: strips of 16 plus a tail, in one or two chunks
+        let x = rng.blob(shape), w = rng.floats(k * c * 9, scale: 0.5), b = rng.floats(k)
+        let dy = rng.floats(k * 13 * 75)
+        let want = run(reference, x: x, w: w, b: b, dy: dy), got = run(wino, x: x, w: w, b: b, dy: dy)
+        expectClose("K \(k) C \(c) y", got.y, want.y, tol: 1e-4)
+        expectClose("K \(k) C \(c) dx", got.dx, want.dx, tol: 1e-4)
+        expectClose("K \(k) C \(c) dW", got.dw, want.dw, tol: 1e-4)
+    }
+
     @Test("Winograd gradients against finite differences", arguments: [2, 4])
     func finiteDifferences(tile: Int) {
         var rng = RandomSource(700 + UInt64(tile))

@@ -159,7 +159,7 @@ enum EngineBench {
     }
 
     /// GFLOP/s of convolution forward + backward (weights and data) per layer shape, and the sgemm rate.
-    static func convGFlops(only: String? = nil, skipIm2col: Bool = false) -> String {
+    static func convGFlops(only: String? = nil, skipIm2col: Bool = false, runs: Int = 3) -> String {
         var lines: [String] = []
         // sgemm peak: 2048³ NN, best of 5, through the engine's own threading, with OpenBLAS (the
         // reference the conv fractions divide by) and with the engine's AVX-512 kernel.
@@ -205,7 +205,7 @@ enum EngineBench {
                 guard case let label = resolved == .im2col ? "im2col" : "\(resolved)" else { continue }
                 var times: [Double] = []
                 var result: (y: [Float], dx: [Float], dw: [Float]) = ([], [], [])
-                for i in 0..<4 {
+                for i in 0..<runs + 1 {
                     var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: cout)
                     let t0 = now()
                     let y = conv.forward(x, weight: weight, bias: bias)
@@ -215,7 +215,7 @@ enum EngineBench {
                         }
                     }
                     if i > 0 { times.append(now() - t0) }
-                    if i == 3 { result = (y.data, dx.data, gw) }
+                    if i == runs { result = (y.data, dx.data, gw) }
                 }
                 // Largest difference from im2col relative to the largest im2col magnitude, over y, dX and dW.
                 var error = 0.0

@@ -31,7 +31,8 @@ if args.count >= 2, ["engine-step", "train", "conv-gflops", "proposal"].contains
             let freeze = args.firstIndex(of: "--freeze").map { args[$0 + 1] } ?? "FIXED_PARAMS"
             print(try EngineBench.train(net: args[2], stage: args[3], height: Int(args[4])!, width: Int(args[5])!, iters: iters, freeze: freeze))
         default:
-            print(EngineBench.convGFlops(only: args.firstIndex(of: "--only").map { args[$0 + 1] }, skipIm2col: args.contains("--no-im2col")))
+            print(EngineBench.convGFlops(only: args.firstIndex(of: "--only").map { args[$0 + 1] }, skipIm2col: args.contains("--no-im2col"),
+                                         runs: args.firstIndex(of: "--runs").flatMap { Int(args[$0 + 1]) } ?? 3))
         }
         exit(0)
     } catch {
