@@ -329,7 +329,7 @@ def markdown(report):
         out += ["", "Not measured:", ""] + [f"- {k}: {e}" for k, e in errors]
     out += ["", "Notes:", "",
             "- Conv GFLOP/s counts 3 × 2·C_in·C_out·9·H·W (forward, weight gradient, data gradient) over the "
-            "best of 3 timed runs, for every algorithm (so Winograd, which does 4× fewer multiplies, can exceed "
+            "best of the timed runs (after one warm-up: at least 3, repeated until 0.2 s of them, at most 50), for every algorithm (so Winograd, which does 4× fewer multiplies, can exceed "
             "100 %); the fraction divides by the best-of-5 2048³ OpenBLAS sgemm rate of the same process. "
             "The error column is max|Winograd − im2col| over y, dX and dW relative to the largest im2col magnitude "
             "(random inputs, He-scaled weights).",

@@ -205,7 +205,10 @@ enum EngineBench {
                 guard case let label = resolved == .im2col ? "im2col" : "\(resolved)" else { continue }
                 var times: [Double] = []
                 var result: (y: [Float], dx: [Float], dw: [Float]) = ([], [], [])
-                for i in 0..<runs + 1 {
+                // One warm-up, then at least `runs` timed runs, repeated until 0.2 s of them (at most 50):
+                // a sub-millisecond layer is otherwise timed only three times on a noisy machine.
+                var i = 0
+                while i <= runs || (times.reduce(0, +) < 0.2 && times.count < 50) {
                     var gw = [Float](repeating: 0, count: weight.count), gb = [Float](repeating: 0, count: cout)
                     let t0 = now()
                     let y = conv.forward(x, weight: weight, bias: bias)
@@ -215,7 +218,8 @@ enum EngineBench {
                         }
                     }
                     if i > 0 { times.append(now() - t0) }
-                    if i == runs { result = (y.data, dx.data, gw) }
+                    result = (y.data, dx.data, gw)
+                    i += 1
                 }
                 // Largest difference from im2col relative to the largest im2col magnitude, over y, dX and dW.
                 var error = 0.0
@@ -229,7 +233,7 @@ enum EngineBench {
                     reference = result
                 }
                 let t = times.min()!
-                lines.append(#"{"kind": "conv", "layer": "\#(name)", "algorithm": "\#(label)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(best > 0 ? "\(flops / t / 1e9 / best)" : "null"), "max_rel_error_vs_im2col": \#(error), "gemm": "\#(Threads.gemm.rawValue)"}"#)
+                lines.append(#"{"kind": "conv", "layer": "\#(name)", "algorithm": "\#(label)", "shape": [\#(cin), \#(cout), \#(h), \#(w)], "seconds": \#(t), "timed_runs": \#(times.count), "gflops": \#(flops / t / 1e9), "fraction_of_sgemm": \#(best > 0 ? "\(flops / t / 1e9 / best)" : "null"), "max_rel_error_vs_im2col": \#(error), "gemm": "\#(Threads.gemm.rawValue)"}"#)
             }
         }
         return lines.joined(separator: "\n")
