@@ -36,3 +36,10 @@ step $pk audit "$work/rcnn-init.h5" "$work/rcnn1.h5" --frozen FIXED_PARAMS_SHARE
 step $pk combine "$work/rpn1.h5" "$work/rcnn1.h5" -o "$work/final.h5"
 step $pk eval --model "$work/final.h5" --data "$work/test.h5" "${cfg[@]}"
 step $pk lineage "$work/final.h5" fc6_weight
+
+# The same sets through the full 4-step alternate schedule, declared once (examples/alternate-tiny.yaml):
+# the first run trains every stage, the second finds them all up to date.
+alt=(pipeline run examples/alternate-tiny.yaml --input "train=$work/train.h5" --input "test=$work/test.h5" --dir "$work/alternate")
+step $pk "${alt[@]}" --dry-run
+step $pk "${alt[@]}"
+step $pk "${alt[@]}"
