@@ -7,7 +7,7 @@
 #include "kernels.h"
 #include <string.h>
 
-#define PK_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#define PK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 enum { STRIP = 16, SLACK = 2 * STRIP };
 
 long pk_pad3x3_size(int C, int H, int W) { return (long)C * (H + 2) * (W + 2) + SLACK; }

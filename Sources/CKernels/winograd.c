@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PK_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#define PK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 
 /* ---- 1-D transforms. d: input values, r: results. ---------------------------------------- */
 
@@ -83,6 +83,30 @@ static float *scratch(size_t n) {
     return p;
 }
 
+/* The chunk's tiles t0 ..< t0+count one tile row at a time: tile row ty, columns txa ..< txb.
+   Opens a loop that the caller closes with TILE_ROWS_END. */
+#define TILE_ROWS_BEGIN                                                                         \
+        for (long t = t0; t < t0 + count;) {                                                       \
+            const long ty = t / tilesW, txa = t % tilesW;                                          \
+            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+            (void)ty;
+#define TILE_ROWS_END t += txb - txa; }
+
+/* The horizontal pass of an input-side transform: for each of the A rows of Z (row stride WZ), the
+   1-D transform TRANSFORM of NIN neighbouring columns per tile, written to the A streams of `out`
+   (stream ξ = xi·A + j at out + ξ·plane, tile tx at index tx). */
+#define HORIZONTAL_PASS(TRANSFORM, NIN, M, A, Z, WZ, out)                                          \
+            for (int xi = 0; xi < A; xi++) {                                                       \
+                const float *z = (Z) + xi * (WZ);                                                  \
+                float *o = (out) + (long)xi * A * plane;                                           \
+                for (long tx = txa; tx < txb; tx++) {                                              \
+                    float d[NIN], r[A];                                                            \
+                    for (int j = 0; j < NIN; j++) d[j] = z[tx * M + j];                            \
+                    TRANSFORM(d, r);                                                               \
+                    for (int j = 0; j < A; j++) o[j * plane + tx] = r[j];                          \
+                }                                                                                  \
+            }
+
 /* ---- One instantiation per tile size. ----------------------------------------------------- */
 
 #define DEFINE_WINOGRAD(M, A, IN, OUT, FILT, GRAD, WGRAD)                                          \
@@ -127,9 +151,7 @@ PK_CLONES static void input_##M(const float *x, int C, int H, int W, long t0, lo
     float *Z = scratch((size_t)A * Wp), *zero = scratch((size_t)Wp + 2);                           \
     memset(zero, 0, ((size_t)Wp + 2) * sizeof(float));                                             \
     for (int c = 0; c < C; c++) {                                                                  \
-        for (long t = t0; t < t0 + count;) {                                                       \
-            const long ty = t / tilesW, txa = t % tilesW;                                          \
-            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+        TILE_ROWS_BEGIN                                                                         \
             /* Padded column xp = image column + 1; tile tx reads xp in [tx·M, tx·M + A). */       \
             const long xlo = txa * M, xhi = (txb - 1) * M + A;                                     \
             const float *rows[A];                                                                  \
@@ -147,19 +169,8 @@ PK_CLONES static void input_##M(const float *x, int C, int H, int W, long t0, lo
                 IN(d, r);                                                                          \
                 for (int i = 0; i < A; i++) Z[i * Wp + xp] = r[i];                                 \
             }                                                                                      \
-            float *out = V + (long)c * ld + (t - t0) - txa;                                     \
-            for (int xi = 0; xi < A; xi++) {                                                       \
-                const float *z = Z + xi * Wp;                                                      \
-                float *o = out + (long)xi * A * plane;                                             \
-                for (long tx = txa; tx < txb; tx++) {                                              \
-                    float d[A], r[A];                                                              \
-                    for (int j = 0; j < A; j++) d[j] = z[tx * M + j];                              \
-                    IN(d, r);                                                                      \
-                    for (int j = 0; j < A; j++) o[j * plane + tx] = r[j];                          \
-                }                                                                                  \
-            }                                                                                      \
-            t += txb - txa;                                                                        \
-        }                                                                                          \
+            HORIZONTAL_PASS(IN, A, M, A, Z, Wp, V + (long)c * ld + (t - t0) - txa)                 \
+        TILE_ROWS_END                                                                              \
     }                                                                                              \
     free(Z); free(zero);                                                                           \
 }                                                                                                  \
@@ -170,9 +181,7 @@ PK_CLONES static void output_##M(const float *Mt, long ld, long plane, int K, in
     float *Z = scratch((size_t)A * Wt);                                                            \
     for (int k = 0; k < K; k++) {                                                                  \
         const float b = bias ? bias[k] : 0.0f;                                                     \
-        for (long t = t0; t < t0 + count;) {                                                       \
-            const long ty = t / tilesW, txa = t % tilesW;                                          \
-            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+        TILE_ROWS_BEGIN                                                                         \
             const float *in = Mt + (long)k * ld + (t - t0) - txa;                               \
             for (int xi = 0; xi < A; xi++) {                                                       \
                 const float *src = in + (long)xi * A * plane;                                      \
@@ -207,8 +216,7 @@ PK_CLONES static void output_##M(const float *Mt, long ld, long plane, int K, in
                     for (int i = 0; i < nrows; i++) rows[i][xx] = r[i] + b;                        \
                 }                                                                                  \
             }                                                                                      \
-            t += txb - txa;                                                                        \
-        }                                                                                          \
+        TILE_ROWS_END                                                                              \
     }                                                                                              \
     free(Z);                                                                                       \
 }                                                                                                  \
@@ -219,9 +227,7 @@ PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, lo
     float *Z = scratch((size_t)A * Wt), *zero = scratch((size_t)Wt);                               \
     memset(zero, 0, (size_t)Wt * sizeof(float));                                                   \
     for (int k = 0; k < K; k++) {                                                                  \
-        for (long t = t0; t < t0 + count;) {                                                       \
-            const long ty = t / tilesW, txa = t % tilesW;                                          \
-            const long txb = (tilesW < txa + (t0 + count - t)) ? tilesW : txa + (t0 + count - t);  \
+        TILE_ROWS_BEGIN                                                                         \
             const float *rows[M];                                                                  \
             for (int i = 0; i < M; i++) {                                                          \
                 long yy = ty * M + i;                                                              \
@@ -235,19 +241,8 @@ PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, lo
                 for (int i = 0; i < A; i++) Z[i * Wt + xx] = r[i];                                 \
             }                                                                                      \
             for (long xx = inHi; xx < xhi; xx++) for (int i = 0; i < A; i++) Z[i * Wt + xx] = 0;   \
-            float *out = E + (long)k * ld + (t - t0) - txa;                                     \
-            for (int xi = 0; xi < A; xi++) {                                                       \
-                const float *z = Z + xi * Wt;                                                      \
-                float *o = out + (long)xi * A * plane;                                             \
-                for (long tx = txa; tx < txb; tx++) {                                              \
-                    float e[M], r[A];                                                              \
-                    for (int j = 0; j < M; j++) e[j] = z[tx * M + j];                              \
-                    GRAD(e, r);                                                                    \
-                    for (int j = 0; j < A; j++) o[j * plane + tx] = r[j];                          \
-                }                                                                                  \
-            }                                                                                      \
-            t += txb - txa;                                                                        \
-        }                                                                                          \
+            HORIZONTAL_PASS(GRAD, M, M, A, Z, Wt, E + (long)k * ld + (t - t0) - txa)               \
+        TILE_ROWS_END                                                                              \
     }                                                                                              \
     free(Z); free(zero);                                                                           \
 }                                                                                                  \

@@ -312,7 +312,7 @@ public struct Pipeline: Sendable {
             }
             h.update("input\t\(input.role)\t\(try inputDigest(file, role: input.role, stage: stage))\n")
         }
-        return String(format: "xxh64:%016llx", h.finalize())
+        return Digest.format(h.finalize())
     }
 
     func resolve(_ source: Source, directory: String) -> String {
@@ -340,7 +340,7 @@ public struct Pipeline: Sendable {
         let m = try MappedFile(path: file)
         var h = XXH64()
         h.update(m.bytes)
-        return String(format: "xxh64:%016llx", h.finalize())
+        return Digest.format(h.finalize())
     }
 
     struct Record { var key: String; var outputDigest: String }
@@ -383,10 +383,7 @@ public struct Pipeline: Sendable {
         }
         let split = stage.setting("split") ?? "trainval"
         func freeze(_ dataset: DetectionDataset) throws -> FreezeSpec? {
-            let text = stage.setting("freeze") ?? "FIXED_PARAMS"
-            guard text != "none" else { return nil }
-            let names = try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name)
-            return try FreezeSpec.parse(text, family: .vgg, names: names)
+            try StageSupport.freezeSpec(stage.setting("freeze") ?? "FIXED_PARAMS", config: config, classes: dataset.classNames.count)
         }
         func metrics(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ") }
         switch stage.kind {

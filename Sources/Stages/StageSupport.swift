@@ -7,10 +7,18 @@ import Engine
 import Foundation
 import ParamKit
 
-enum StageSupport {
+public enum StageSupport {
     static func definition(_ config: StageConfig, classes: Int) throws -> NetworkDefinition {
         try NetworkDefinition.named(config.network, classes: classes, anchors: config.anchorScales.count * config.anchorRatios.count,
                                     width: config.width)
+    }
+
+    /// A stage's freeze spec (FIXED_PARAMS, FIXED_PARAMS_SHARED, a,b,c, @FILE; nil for "none" or no
+    /// text), resolved against the parameter names of the config's network for `classes` classes.
+    public static func freezeSpec(_ text: String?, config: StageConfig, classes: Int) throws -> FreezeSpec? {
+        guard let text, text != "none" else { return nil }
+        let names = try definition(config, classes: classes).params.map(\.name)
+        return try FreezeSpec.parse(text, family: .vgg, names: names)
     }
 
     /// Fills `params` from a checkpoint; parameters named in `redraw` (the heads a stage trains

@@ -29,11 +29,6 @@ func openDataset(_ path: String, split: String) throws -> DetectionDataset {
     try Datasets.open(path: path, split: split)
 }
 
-func freezeSpec(_ text: String?, names: [String]) throws -> FreezeSpec? {
-    guard let text, text != "none" else { return nil }
-    return try FreezeSpec.parse(text, family: .vgg, names: names)
-}
-
 struct DatasetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset",
@@ -127,9 +122,8 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             let config = try stage.resolve()
             let dataset = try openDataset(data, split: split)
-            let names = NetworkDefinition.names.contains(config.network)
-                ? try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name) : []
-            let r = try TrainRPN.run(initPath: `init`, freeze: freezeSpec(freeze, names: names), dataset: dataset, config: config,
+            let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
+            let r = try TrainRPN.run(initPath: `init`, freeze: spec, dataset: dataset, config: config,
                                      output: output, keepHeads: keepHeads)
             Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
                        + String(format: "; %.1f images/s", r.imagesPerSecond))
@@ -157,8 +151,8 @@ struct TrainCommand: ParsableCommand {
         func run() throws {
             let config = try stage.resolve()
             let dataset = try openDataset(data, split: split)
-            let names = try NetworkDefinition.named(config.network, classes: dataset.classNames.count, width: config.width).params.map(\.name)
-            let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: freezeSpec(freeze, names: names), dataset: dataset,
+            let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
+            let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: spec, dataset: dataset,
                                       config: config, output: output, rpnModel: rpnModel)
             Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
                        + String(format: "; %.1f images/s", r.imagesPerSecond))

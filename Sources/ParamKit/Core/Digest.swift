@@ -6,7 +6,8 @@ import Foundation
 public enum Digest {
     public static let prefix = "xxh64:"
 
-    static func format(_ h: UInt64) -> String {
+    /// "xxh64:" and 16 lowercase hex digits.
+    public static func format(_ h: UInt64) -> String {
         let hex = String(h, radix: 16)
         return prefix + String(repeating: "0", count: 16 - hex.count) + hex
     }
