@@ -5,14 +5,14 @@
    nine taps. */
 
 #include "kernels.h"
+#include "isa.h"
 #include <string.h>
 
-#define PK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 enum { STRIP = 16, SLACK = 2 * STRIP };
 
 long pk_pad3x3_size(int C, int H, int W) { return (long)C * (H + 2) * (W + 2) + SLACK; }
 
-PK_CLONES void pk_pad3x3(const float *x, int C, int H, int W, float *out) {
+void pk_pad3x3(const float *x, int C, int H, int W, float *out) {
     const long Wp = W + 2, Hp = H + 2;
     for (int c = 0; c < C; c++) {
         float *plane = out + c * Hp * Wp;
@@ -37,7 +37,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 /* y[k][r][:] for r in r0 ..< r1 from the padded input; w is [K][C][3][3]. NS strips side by side, so
    that NS·KK ≥ 8 accumulators hide the FMA latency. */
 #define DEFINE_DIRECT(KK, NS)                                                                      \
-PK_CLONES static void forward_##KK(const float *xp, int C, int H, int W, const float *w,         \
+static void ISA_NAME(forward_##KK)(const float *xp, int C, int H, int W, const float *w,         \
                                    const float *bias, float *y, int r0, int r1) {                  \
     const long Wp = W + 2, plane = (long)(H + 2) * Wp;                                             \
     for (int r = r0; r < r1; r++)                                                                  \
@@ -71,7 +71,7 @@ PK_CLONES static void forward_##KK(const float *xp, int C, int H, int W, const f
 }                                                                                                  \
                                                                                                    \
 /* dw[k][c][ky][kx] += Σ over rows r0 ..< r1 of dy[k][r][x] · xp[c][r+ky][x+kx]. */                \
-PK_CLONES static void weight_grad_##KK(const float *xp, int C, int H, int W, const float *dy,     \
+static void ISA_NAME(weight_grad_##KK)(const float *xp, int C, int H, int W, const float *dy,     \
                                        float *dw, int r0, int r1) {                                \
     const long Wp = W + 2, plane = (long)(H + 2) * Wp;                                             \
     for (int c = 0; c < C; c++)                                                                    \
@@ -107,26 +107,45 @@ PK_CLONES static void weight_grad_##KK(const float *xp, int C, int H, int W, con
         }                                                                                          \
 }
 
-DEFINE_DIRECT(4, 2)
-DEFINE_DIRECT(8, 1)
-DEFINE_DIRECT(16, 1)
+/* ---- One copy of the kernels per instruction set (see isa.h). ------------------------------ */
+
+struct direct_ops {
+    void (*forward)(const float *, int, int, int, const float *, int, const float *, float *, int, int);
+    void (*weight_grad)(const float *, int, int, int, const float *, int, float *, int, int);
+};
+
+#define ISA_NAME(f) f##_generic
+#include "body/direct_body.h"
+#undef ISA_NAME
+
+#pragma clang attribute push(PK_TARGET_AVX2, apply_to = function)
+#define ISA_NAME(f) f##_avx2
+#include "body/direct_body.h"
+#undef ISA_NAME
+#pragma clang attribute pop
+
+#pragma clang attribute push(PK_TARGET_AVX512, apply_to = function)
+#define ISA_NAME(f) f##_avx512
+#include "body/direct_body.h"
+#undef ISA_NAME
+#pragma clang attribute pop
+
+static const struct direct_ops *ops(void) {
+    switch (pk_isa_current()) {
+    case PK_ISA_AVX512: return &direct_ops_avx512;
+    case PK_ISA_AVX2: return &direct_ops_avx2;
+    default: return &direct_ops_generic;
+    }
+}
 
 int pk_direct3x3_supports(int K) { return K == 4 || K == 8 || K == 16; }
 
 void pk_direct3x3_forward(const float *xp, int C, int H, int W, const float *w, int K,
                           const float *bias, float *y, int r0, int r1) {
-    switch (K) {
-    case 4: forward_4(xp, C, H, W, w, bias, y, r0, r1); break;
-    case 8: forward_8(xp, C, H, W, w, bias, y, r0, r1); break;
-    default: forward_16(xp, C, H, W, w, bias, y, r0, r1); break;
-    }
+    ops()->forward(xp, C, H, W, w, K, bias, y, r0, r1);
 }
 
 void pk_direct3x3_weight_grad(const float *xp, int C, int H, int W, const float *dy, int K,
                               float *dw, int r0, int r1) {
-    switch (K) {
-    case 4: weight_grad_4(xp, C, H, W, dy, dw, r0, r1); break;
-    case 8: weight_grad_8(xp, C, H, W, dy, dw, r0, r1); break;
-    default: weight_grad_16(xp, C, H, W, dy, dw, r0, r1); break;
-    }
+    ops()->weight_grad(xp, C, H, W, dy, K, dw, r0, r1);
 }

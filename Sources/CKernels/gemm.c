@@ -1,29 +1,34 @@
-/* Single-precision GEMM for CPUs with AVX-512F, organised as in Goto & van de Geijn, "Anatomy of
-   High-Performance Matrix Multiplication" (2008): op(B) is packed a KC×NC block at a time into
-   panels NR = 32 columns wide, op(A) an MC×KC block at a time into panels MR = 12 rows high, and a
-   12×32 register-blocked kernel (24 zmm accumulators) runs over the packed panels. The B panel of
-   the inner loops (KC·NR floats = 32 KB) stays in L1, the packed A block in L2.
+/* Single-precision GEMM organised as in Goto & van de Geijn, "Anatomy of High-Performance Matrix
+   Multiplication" (2008): op(B) is packed a KC×NC block at a time into panels NR columns wide,
+   op(A) an MC×KC block at a time into panels MR rows high, and a register-blocked MR×NR kernel runs
+   over the packed panels. The B panel of the inner loops (KC·NR floats) stays in L1, the packed A
+   block in L2. Two kernels:
+     AVX-512  MR = 12, NR = 32: 24 zmm accumulators (two per row);
+     AVX2     MR = 6,  NR = 16: 12 ymm accumulators (two per row), FMA.
+   Which one runs follows the current ISA (isa.c); on the generic ISA there is none and the engine
+   calls OpenBLAS.
 
    Row-major throughout; C = alpha·op(A)·op(B) + beta·C. Single-threaded: the engine splits large
    products into blocks on its own threads. */
 
 #include "kernels.h"
+#include "isa.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { MR = 12, NR = 32, KC = 256, MC = 12 * 20, NC = 32 * 64 };
+enum { KC = 256 };
 
-#define AVX512 __attribute__((target("avx512f")))
+/* The blocking of one kernel. */
+struct shape { long mr, nr, mc, nc; };
+static const struct shape AVX512_SHAPE = { 12, 32, 12 * 20, 32 * 64 };
+static const struct shape AVX2_SHAPE = { 6, 16, 6 * 24, 16 * 128 };
 
-int pk_sgemm_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
+int pk_sgemm_available(void) { return pk_isa_current() != PK_ISA_GENERIC; }
 
 /* Packs op(A)[i0 ..< i0+mc, k0 ..< k0+kc] into MR-row panels: panel p holds, for each k, the MR
    values of rows i0 + p·MR ..< +MR (zero beyond mc). */
-static void pack_a(int trans, const float *A, long lda, long i0, long mc, long k0, long kc, float *out) {
+static void pack_a(long MR, int trans, const float *A, long lda, long i0, long mc, long k0, long kc, float *out) {
     for (long p = 0; p < mc; p += MR) {
         const long rows = mc - p < MR ? mc - p : MR;
         if (!trans) {
@@ -47,24 +52,15 @@ static void pack_a(int trans, const float *A, long lda, long i0, long mc, long k
 }
 
 /* Packs op(B)[k0 ..< k0+kc, j0 ..< j0+nc] into NR-column panels (zero beyond nc). */
-AVX512 static void pack_b(int trans, const float *B, long ldb, long k0, long kc, long j0, long nc, float *out) {
+static void pack_b(long NR, int trans, const float *B, long ldb, long k0, long kc, long j0, long nc, float *out) {
     for (long p = 0; p < nc; p += NR) {
         const long cols = nc - p < NR ? nc - p : NR;
         if (!trans) {
             const float *src = B + k0 * ldb + j0 + p;
-            if (cols == NR) {
-                for (long k = 0; k < kc; k++) {
-                    _mm512_store_ps(out, _mm512_loadu_ps(src + k * ldb));
-                    _mm512_store_ps(out + 16, _mm512_loadu_ps(src + k * ldb + 16));
-                    out += NR;
-                }
-            } else {
-                for (long k = 0; k < kc; k++) {
-                    long c = 0;
-                    for (; c < cols; c++) out[c] = src[k * ldb + c];
-                    for (; c < NR; c++) out[c] = 0;
-                    out += NR;
-                }
+            for (long k = 0; k < kc; k++) {
+                memcpy(out, src + k * ldb, sizeof(float) * (size_t)cols);
+                for (long c = cols; c < NR; c++) out[c] = 0;
+                out += NR;
             }
         } else {
             const float *src = B + (j0 + p) * ldb + k0;
@@ -79,7 +75,10 @@ AVX512 static void pack_b(int trans, const float *B, long ldb, long k0, long kc,
 }
 
 /* C[0 ..< mr, 0 ..< nr] += alpha · (packed A panel) · (packed B panel) over kc. */
-AVX512 static void kernel(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr) {
+typedef void kernel_fn(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr);
+
+PK_TARGET_AVX512 static void kernel_avx512(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr) {
+    enum { MR = 12, NR = 32 };
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
     for (long k = 0; k < kc; k++) {
@@ -111,9 +110,48 @@ AVX512 static void kernel(long kc, const float *a, const float *b, float alpha, 
     }
 }
 
-AVX512 void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
-                     const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+PK_TARGET_AVX2 static void kernel_avx2(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr) {
+    enum { MR = 6, NR = 16 };
+    __m256 acc[MR][2];
+    for (int i = 0; i < MR; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
+    for (long k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        for (int i = 0; i < MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += NR;
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    if (nr == NR) {
+        for (long i = 0; i < mr; i++) {
+            float *ci = c + i * ldc;
+            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_loadu_ps(ci)));
+            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], _mm256_loadu_ps(ci + 8)));
+        }
+    } else {
+        /* A partial panel: the same fused alpha·acc + c per element, through a row buffer. */
+        for (long i = 0; i < mr; i++) {
+            float row[NR], old[NR] = {0};
+            float *ci = c + i * ldc;
+            memcpy(old, ci, sizeof(float) * (size_t)nr);
+            _mm256_storeu_ps(row, _mm256_fmadd_ps(va, acc[i][0], _mm256_loadu_ps(old)));
+            _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(va, acc[i][1], _mm256_loadu_ps(old + 8)));
+            memcpy(ci, row, sizeof(float) * (size_t)nr);
+        }
+    }
+}
+
+void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+              const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
+    const int isa = pk_isa_current();
+    if (isa == PK_ISA_GENERIC) abort();   /* callers check pk_sgemm_available() */
+    const struct shape s = isa == PK_ISA_AVX512 ? AVX512_SHAPE : AVX2_SHAPE;
+    kernel_fn *kernel = isa == PK_ISA_AVX512 ? kernel_avx512 : kernel_avx2;
     if (beta != 1.0f) {
         for (long i = 0; i < M; i++) {
             float *ci = C + i * ldc;
@@ -122,25 +160,28 @@ AVX512 void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha
         }
     }
     if (K <= 0 || alpha == 0.0f) return;
-    /* Packing buffers are kept per thread (2.3 MB) so small products pay no allocation. */
+    /* Packing buffers are kept per thread (sized for the larger blocking) so small products pay no
+       allocation. */
     static __thread float *pa, *pb;
     if (!pa) {
-        pa = aligned_alloc(64, sizeof(float) * MC * KC);
-        pb = aligned_alloc(64, sizeof(float) * KC * NC);
+        const long amax = AVX512_SHAPE.mc > AVX2_SHAPE.mc ? AVX512_SHAPE.mc : AVX2_SHAPE.mc;
+        const long bmax = AVX512_SHAPE.nc > AVX2_SHAPE.nc ? AVX512_SHAPE.nc : AVX2_SHAPE.nc;
+        pa = aligned_alloc(64, sizeof(float) * (size_t)(amax * KC));
+        pb = aligned_alloc(64, sizeof(float) * (size_t)(KC * bmax));
         if (!pa || !pb) abort();
     }
-    for (long j0 = 0; j0 < N; j0 += NC) {
-        const long nc = N - j0 < NC ? N - j0 : NC;
+    for (long j0 = 0; j0 < N; j0 += s.nc) {
+        const long nc = N - j0 < s.nc ? N - j0 : s.nc;
         for (long k0 = 0; k0 < K; k0 += KC) {
             const long kc = K - k0 < KC ? K - k0 : KC;
-            pack_b(transB, B, ldb, k0, kc, j0, nc, pb);
-            for (long i0 = 0; i0 < M; i0 += MC) {
-                const long mc = M - i0 < MC ? M - i0 : MC;
-                pack_a(transA, A, lda, i0, mc, k0, kc, pa);
-                for (long jr = 0; jr < nc; jr += NR) {
-                    const long nr = nc - jr < NR ? nc - jr : NR;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        const long mr = mc - ir < MR ? mc - ir : MR;
+            pack_b(s.nr, transB, B, ldb, k0, kc, j0, nc, pb);
+            for (long i0 = 0; i0 < M; i0 += s.mc) {
+                const long mc = M - i0 < s.mc ? M - i0 : s.mc;
+                pack_a(s.mr, transA, A, lda, i0, mc, k0, kc, pa);
+                for (long jr = 0; jr < nc; jr += s.nr) {
+                    const long nr = nc - jr < s.nr ? nc - jr : s.nr;
+                    for (long ir = 0; ir < mc; ir += s.mr) {
+                        const long mr = mc - ir < s.mr ? mc - ir : s.mr;
                         kernel(kc, pa + ir * kc, pb + jr * kc, alpha, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr);
                     }
                 }

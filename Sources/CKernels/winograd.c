@@ -1,4 +1,4 @@
-/* Winograd F(m×m, 3×3) transforms; see include/winograd.h for the data layout.
+/* Winograd F(m×m, 3×3) transforms; see include/kernels.h for the data layout.
 
    Each 2-D transform is done as two 1-D passes so the inner loops run over contiguous memory:
    the vertical pass combines α (or m) image rows column by column, the horizontal pass combines
@@ -7,10 +7,10 @@
    of the code is shared through a macro that instantiates one set of routines per m. */
 
 #include "kernels.h"
+#include "isa.h"
 #include <stdlib.h>
 #include <string.h>
 
-#define PK_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 
 /* ---- 1-D transforms. d: input values, r: results. ---------------------------------------- */
 
@@ -111,7 +111,7 @@ static float *scratch(size_t n) {
 
 #define DEFINE_WINOGRAD(M, A, IN, OUT, FILT, GRAD, WGRAD)                                          \
                                                                                                    \
-PK_CLONES static void weights_##M(const float *w, int K, int C, int r0, int r1, int flip, float *U,     \
+static void ISA_NAME(weights_##M)(const float *w, int K, int C, int r0, int r1, int flip, float *U,     \
                                   long plane) {                                                    \
     /* The outer loop runs over the index that is slow in U (k, or c when flipped); the inner one  \
        takes 16 filters at a time through the transform side by side, so it vectorises, and writes \
@@ -145,7 +145,7 @@ PK_CLONES static void weights_##M(const float *w, int K, int C, int r0, int r1, 
         }                                                                                          \
 }                                                                                                  \
                                                                                                    \
-PK_CLONES static void input_##M(const float *x, int C, int H, int W, long t0, long count, float *V,     \
+static void ISA_NAME(input_##M)(const float *x, int C, int H, int W, long t0, long count, float *V,     \
                                 long ld, long plane) { \
     const long tilesW = (W + M - 1) / M, Wp = tilesW * M + 2;             \
     float *Z = scratch((size_t)A * Wp), *zero = scratch((size_t)Wp + 2);                           \
@@ -175,7 +175,7 @@ PK_CLONES static void input_##M(const float *x, int C, int H, int W, long t0, lo
     free(Z); free(zero);                                                                           \
 }                                                                                                  \
                                                                                                    \
-PK_CLONES static void output_##M(const float *Mt, long ld, long plane, int K, int H, int W, long t0, \
+static void ISA_NAME(output_##M)(const float *Mt, long ld, long plane, int K, int H, int W, long t0, \
                                  long count, const float *bias, float *y) {                                    \
     const long tilesW = (W + M - 1) / M, Wt = tilesW * M;                                          \
     float *Z = scratch((size_t)A * Wt);                                                            \
@@ -221,7 +221,7 @@ PK_CLONES static void output_##M(const float *Mt, long ld, long plane, int K, in
     free(Z);                                                                                       \
 }                                                                                                  \
                                                                                                    \
-PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, long count, float *E,      \
+static void ISA_NAME(grad_##M)(const float *dy, int K, int H, int W, long t0, long count, float *E,      \
                                long ld, long plane) { \
     const long tilesW = (W + M - 1) / M, Wt = tilesW * M;                                          \
     float *Z = scratch((size_t)A * Wt), *zero = scratch((size_t)Wt);                               \
@@ -247,7 +247,7 @@ PK_CLONES static void grad_##M(const float *dy, int K, int H, int W, long t0, lo
     free(Z); free(zero);                                                                           \
 }                                                                                                  \
                                                                                                    \
-PK_CLONES static void weight_grad_##M(const float *dU, long plane, long kc0, long kc1, float *dw) { \
+static void ISA_NAME(weight_grad_##M)(const float *dU, long plane, long kc0, long kc1, float *dw) { \
     /* 16 filters side by side, as in weights_##M. */                                              \
     for (long b = kc0; b < kc1; b += 16) {                                                         \
         const int nl = kc1 - b < 16 ? (int)(kc1 - b) : 16;                                         \
@@ -273,35 +273,6 @@ PK_CLONES static void weight_grad_##M(const float *dU, long plane, long kc0, lon
     }                                                                                              \
 }
 
-DEFINE_WINOGRAD(4, 6, IN_4, OUT_4, FILT_4, GRAD_4, WGRAD_4)
-DEFINE_WINOGRAD(2, 4, IN_2, OUT_2, FILT_2, GRAD_2, WGRAD_2)
-
-/* ---- Public entry points. ----------------------------------------------------------------- */
-
-void pk_wino_weights(int m, const float *w, int K, int C, int r0, int r1, int flip, float *U, long plane) {
-    if (m == 4) weights_4(w, K, C, r0, r1, flip, U, plane); else weights_2(w, K, C, r0, r1, flip, U, plane);
-}
-
-void pk_wino_input(int m, const float *x, int C, int H, int W, long t0, long count,
-                   float *V, long ld, long plane) {
-    if (m == 4) input_4(x, C, H, W, t0, count, V, ld, plane); else input_2(x, C, H, W, t0, count, V, ld, plane);
-}
-
-void pk_wino_output(int m, const float *M, long ld, long plane, int K, int H, int W, long t0,
-                    long count, const float *bias, float *y) {
-    if (m == 4) output_4(M, ld, plane, K, H, W, t0, count, bias, y);
-    else output_2(M, ld, plane, K, H, W, t0, count, bias, y);
-}
-
-void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long count,
-                  float *E, long ld, long plane) {
-    if (m == 4) grad_4(dy, K, H, W, t0, count, E, ld, plane); else grad_2(dy, K, H, W, t0, count, E, ld, plane);
-}
-
-void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw) {
-    if (m == 4) weight_grad_4(dU, plane, kc0, kc1, dw); else weight_grad_2(dU, plane, kc0, kc1, dw);
-}
-
 /* ---- Products for few channels. ----------------------------------------------------------- */
 
 /* With a handful of channels each of the α² products is a K×C matrix times a C×n strip: too
@@ -312,7 +283,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define store16(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
 
 #define DEFINE_SMALL(KK)                                                                           \
-PK_CLONES static void small_nn_##KK(long C, long n, const float *U, long ldu, const float *V,     \
+static void ISA_NAME(small_nn_##KK)(long C, long n, const float *U, long ldu, const float *V,     \
                                     long ldv, float *M, long ldm) {                                \
     long t = 0;                                                                                    \
     for (; t + 16 <= n; t += 16) {                                                                 \
@@ -332,7 +303,7 @@ PK_CLONES static void small_nn_##KK(long C, long n, const float *U, long ldu, co
         }                                                                                          \
 }                                                                                                  \
 /* D[k][c] (+)= Σ_t E[k][t]·V[c][t] for all c of one k, CC = C in registers. */                   \
-PK_CLONES static void small_nt_##KK(long K, long n, const float *E, long lde, const float *V,     \
+static void ISA_NAME(small_nt_##KK)(long K, long n, const float *E, long lde, const float *V,     \
                                     long ldv, float beta, float *D, long ldd) {                    \
     for (long k = 0; k < K; k++) {                                                                 \
         v16 acc[KK];                                                                               \
@@ -355,55 +326,73 @@ PK_CLONES static void small_nt_##KK(long K, long n, const float *E, long lde, co
     }                                                                                              \
 }
 
-DEFINE_SMALL(4)
-DEFINE_SMALL(8)
-DEFINE_SMALL(16)
+/* ---- One copy of the kernels per instruction set (see isa.h). ------------------------------ */
 
-PK_CLONES static void small_nn_any(long K, long C, long n, const float *U, long ldu,
-                                   const float *V, long ldv, float *M, long ldm) {
-    for (long k = 0; k < K; k++) {
-        float *out = M + k * ldm;
-        const float *u = U + k * ldu;
-        for (long t = 0; t < n; t++) out[t] = u[0] * V[t];
-        for (long c = 1; c < C; c++) {
-            const float w = u[c], *v = V + c * ldv;
-            for (long t = 0; t < n; t++) out[t] += w * v[t];
-        }
+struct wino_ops {
+    void (*weights)(int, const float *, int, int, int, int, int, float *, long);
+    void (*input)(int, const float *, int, int, int, long, long, float *, long, long);
+    void (*output)(int, const float *, long, long, int, int, int, long, long, const float *, float *);
+    void (*grad)(int, const float *, int, int, int, long, long, float *, long, long);
+    void (*weight_grad)(int, const float *, long, long, long, float *);
+    void (*small_nn)(long, long, long, const float *, long, const float *, long, float *, long);
+    void (*small_nt)(long, long, long, const float *, long, const float *, long, float, float *, long);
+};
+
+#define ISA_NAME(f) f##_generic
+#include "body/winograd_body.h"
+#undef ISA_NAME
+
+#pragma clang attribute push(PK_TARGET_AVX2, apply_to = function)
+#define ISA_NAME(f) f##_avx2
+#include "body/winograd_body.h"
+#undef ISA_NAME
+#pragma clang attribute pop
+
+#pragma clang attribute push(PK_TARGET_AVX512, apply_to = function)
+#define ISA_NAME(f) f##_avx512
+#include "body/winograd_body.h"
+#undef ISA_NAME
+#pragma clang attribute pop
+
+static const struct wino_ops *ops(void) {
+    switch (pk_isa_current()) {
+    case PK_ISA_AVX512: return &wino_ops_avx512;
+    case PK_ISA_AVX2: return &wino_ops_avx2;
+    default: return &wino_ops_generic;
     }
 }
 
-PK_CLONES static void small_nt_any(long K, long C, long n, const float *E, long lde,
-                                   const float *V, long ldv, float beta, float *D, long ldd) {
-    for (long k = 0; k < K; k++)
-        for (long c = 0; c < C; c++) {
-            const float *e = E + k * lde, *v = V + c * ldv;
-            float s[16] = {0};
-            long t = 0;
-            for (; t + 16 <= n; t += 16)
-                for (int j = 0; j < 16; j++) s[j] += e[t + j] * v[t + j];
-            float sum = 0;
-            for (int j = 0; j < 16; j++) sum += s[j];
-            for (; t < n; t++) sum += e[t] * v[t];
-            D[k * ldd + c] = (beta == 0.0f ? 0.0f : beta * D[k * ldd + c]) + sum;
-        }
+/* ---- Public entry points. ----------------------------------------------------------------- */
+
+void pk_wino_weights(int m, const float *w, int K, int C, int r0, int r1, int flip, float *U, long plane) {
+    ops()->weights(m, w, K, C, r0, r1, flip, U, plane);
+}
+
+void pk_wino_input(int m, const float *x, int C, int H, int W, long t0, long count,
+                   float *V, long ld, long plane) {
+    ops()->input(m, x, C, H, W, t0, count, V, ld, plane);
+}
+
+void pk_wino_output(int m, const float *M, long ld, long plane, int K, int H, int W, long t0,
+                    long count, const float *bias, float *y) {
+    ops()->output(m, M, ld, plane, K, H, W, t0, count, bias, y);
+}
+
+void pk_wino_grad(int m, const float *dy, int K, int H, int W, long t0, long count,
+                  float *E, long ld, long plane) {
+    ops()->grad(m, dy, K, H, W, t0, count, E, ld, plane);
+}
+
+void pk_wino_weight_grad(int m, const float *dU, long plane, long kc0, long kc1, float *dw) {
+    ops()->weight_grad(m, dU, plane, kc0, kc1, dw);
 }
 
 void pk_wino_small_nn(long K, long C, long n, const float *U, long ldu,
                       const float *V, long ldv, float *M, long ldm) {
-    switch (K) {
-    case 4: small_nn_4(C, n, U, ldu, V, ldv, M, ldm); break;
-    case 8: small_nn_8(C, n, U, ldu, V, ldv, M, ldm); break;
-    case 16: small_nn_16(C, n, U, ldu, V, ldv, M, ldm); break;
-    default: small_nn_any(K, C, n, U, ldu, V, ldv, M, ldm);
-    }
+    ops()->small_nn(K, C, n, U, ldu, V, ldv, M, ldm);
 }
 
 void pk_wino_small_nt(long K, long C, long n, const float *E, long lde,
                       const float *V, long ldv, float beta, float *D, long ldd) {
-    switch (C) {
-    case 4: small_nt_4(K, n, E, lde, V, ldv, beta, D, ldd); break;
-    case 8: small_nt_8(K, n, E, lde, V, ldv, beta, D, ldd); break;
-    case 16: small_nt_16(K, n, E, lde, V, ldv, beta, D, ldd); break;
-    default: small_nt_any(K, C, n, E, lde, V, ldv, beta, D, ldd);
-    }
+    ops()->small_nt(K, C, n, E, lde, V, ldv, beta, D, ldd);
 }

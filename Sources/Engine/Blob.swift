@@ -74,15 +74,16 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
 }
 
 /// One single-threaded GEMM on the current thread, by `Threads.gemm`. Products with few rows or a
-/// short inner dimension go to OpenBLAS either way: the AVX-512 kernel works on 12-row blocks and
-/// loads and stores its C block once per 256-deep slice, which does not pay below about 32.
+/// short inner dimension go to OpenBLAS either way: ParamKit's kernels work on 12-row (AVX-512) or
+/// 6-row (AVX2) blocks and load and store their C block once per 256-deep slice, which does not pay
+/// below about 32.
 @inline(__always)
 func sgemmBlock(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                 b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     switch Threads.gemm {
-    case .avx512 where m >= Threads.avx512MinimumSide && k >= Threads.avx512MinimumSide:
+    case .native where m >= Threads.nativeMinimumSide && k >= Threads.nativeMinimumSide:
         pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-    case .avx512, .openblas:
+    case .native, .openblas:
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -90,31 +91,56 @@ func sgemmBlock(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float
 
 /// Which single-threaded GEMM the engine calls.
 public enum GemmBackend: String, Sendable {
-    /// ParamKit's own AVX-512 kernel (CKernels/gemm.c); chosen when the CPU has AVX-512F.
-    case avx512
+    /// ParamKit's own kernel for the current ISA (CKernels/gemm.c: AVX-512 or AVX2+FMA).
+    case native
     /// OpenBLAS's cblas_sgemm, with whatever kernel OpenBLAS picked (OPENBLAS_CORETYPE).
     case openblas
+}
 
-    /// AVX-512 where available, unless PARAMKIT_GEMM=openblas.
-    static var initial: GemmBackend {
-        if ProcessInfo.processInfo.environment["PARAMKIT_GEMM"] == "openblas" { return .openblas }
-        return pk_sgemm_available() != 0 ? .avx512 : .openblas
-    }
+/// The instruction set of the C kernels (Winograd transforms, direct 3×3, ParamKit's SGEMM). Each
+/// kernel is compiled once per ISA; the best the CPU supports runs unless `PARAMKIT_ISA`
+/// (generic, avx2, avx512) or `select` chooses another, so every copy can be tested on one machine.
+public enum KernelISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case generic = 0, avx2 = 1, avx512 = 2
+
+    /// The copy every kernel call uses now.
+    public static var current: KernelISA { KernelISA(rawValue: pk_isa_current()) ?? .generic }
+    /// The best copy this CPU runs.
+    public static var best: KernelISA { KernelISA(rawValue: pk_isa_best()) ?? .generic }
+    /// The copies this CPU runs, generic first.
+    public static var supported: [KernelISA] { allCases.filter { pk_isa_supported($0.rawValue) != 0 } }
+
+    /// Switches every kernel to `isa`; false (and no change) when the CPU does not support it.
+    /// Not while kernels run on other threads.
+    @discardableResult
+    public static func select(_ isa: KernelISA) -> Bool { pk_isa_select(isa.rawValue) == 0 }
+
+    public var description: String { String(cString: pk_isa_name(rawValue)) }
 }
 
 public enum Threads {
     /// Threads for the engine's parallel work: blocks of each GEMM, im2col, pooling, ROI pooling.
     nonisolated(unsafe) public private(set) static var count = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 2))
     nonisolated(unsafe) static var blasConfigured = false
-    /// Below this many rows or this inner dimension the AVX-512 kernel is not faster than OpenBLAS
+    /// Below this many rows or this inner dimension ParamKit's kernels are not faster than OpenBLAS
     /// (measured on tiny-vgg's products: 4–16 filters, 36–144 deep).
-    static let avx512MinimumSide = 32
-    /// The GEMM every layer uses; `.avx512` is only valid on CPUs with AVX-512F.
-    nonisolated(unsafe) public private(set) static var gemm = GemmBackend.initial
+    static let nativeMinimumSide = 32
+    /// The GEMM asked for: ParamKit's own unless PARAMKIT_GEMM=openblas.
+    nonisolated(unsafe) static var gemmPreference: GemmBackend =
+        ProcessInfo.processInfo.environment["PARAMKIT_GEMM"] == "openblas" ? .openblas : .native
 
-    /// Selects the GEMM; `.avx512` falls back to OpenBLAS on CPUs without AVX-512F.
-    public static func setGemm(_ backend: GemmBackend) {
-        gemm = backend == .avx512 && pk_sgemm_available() == 0 ? .openblas : backend
+    /// The GEMM every layer uses: ParamKit's own when asked for and the current ISA has one (AVX2 or
+    /// AVX-512), OpenBLAS otherwise.
+    public static var gemm: GemmBackend {
+        gemmPreference == .native && pk_sgemm_available() != 0 ? .native : .openblas
+    }
+
+    /// Selects the GEMM; `.native` means OpenBLAS on the generic ISA (see `gemm`).
+    public static func setGemm(_ backend: GemmBackend) { gemmPreference = backend }
+
+    /// The ISA and GEMM in one line, for logs and test output ("avx512 kernels, native sgemm, CPU: …").
+    public static var kernelSummary: String {
+        "kernels \(KernelISA.current) (best on this CPU: \(KernelISA.best)), sgemm \(gemm == .native ? "ParamKit \(KernelISA.current)" : "OpenBLAS")"
     }
 
     public static func set(_ n: Int) {

@@ -162,13 +162,13 @@ enum EngineBench {
     static func convGFlops(only: String? = nil, skipIm2col: Bool = false, runs: Int = 3) -> String {
         var lines: [String] = []
         // sgemm peak: 2048³ NN, best of 5, through the engine's own threading, with OpenBLAS (the
-        // reference the conv fractions divide by) and with the engine's AVX-512 kernel.
+        // reference the conv fractions divide by) and with the engine's own kernel for the current ISA.
         let n = 2048
         let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
         var c = [Float](repeating: 0, count: n * n)
         let chosen = Threads.gemm
         var best = 0.0
-        for backend in [GemmBackend.openblas, .avx512] where only == nil || (backend == .openblas && !skipIm2col) {
+        for backend in [GemmBackend.openblas, .native] where only == nil || (backend == .openblas && !skipIm2col) {
             Threads.setGemm(backend)
             guard Threads.gemm == backend else { continue }
             var rate = 0.0
@@ -180,7 +180,7 @@ enum EngineBench {
                 rate = max(rate, 2 * pow(Double(n), 3) / (now() - t0) / 1e9)
             }
             if backend == .openblas { best = rate }
-            lines.append(#"{"kind": "sgemm", "backend": "\#(backend.rawValue)", "n": \#(n), "gflops": \#(rate)}"#)
+            lines.append(#"{"kind": "sgemm", "backend": "\#(backend.rawValue)", "isa": "\#(KernelISA.current)", "n": \#(n), "gflops": \#(rate)}"#)
         }
         Threads.setGemm(chosen)
         // (name, in channels, out channels, height, width) of VGG16 at 600×1000, and tiny-vgg at the same size.

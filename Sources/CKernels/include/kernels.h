@@ -65,13 +65,32 @@ void pk_direct3x3_forward(const float *xp, int C, int H, int W, const float *w, 
 void pk_direct3x3_weight_grad(const float *xp, int C, int H, int W, const float *dy, int K,
                               float *dw, int r0, int r1);
 
+/* ---- Instruction sets (isa.c) ------------------------------------------------------------ */
+
+/* Every kernel above and below is compiled three times: for baseline x86-64 (SSE2), for AVX2+FMA
+   and for AVX-512 (F, DQ, BW, VL). The best copy the CPU supports runs unless PARAMKIT_ISA
+   (generic, avx2 or avx512) asks for another at load, or pk_isa_select switches. */
+enum { PK_ISA_GENERIC = 0, PK_ISA_AVX2 = 1, PK_ISA_AVX512 = 2 };
+/* 1 when this CPU runs the copy for `isa`. */
+int pk_isa_supported(int isa);
+/* The best copy this CPU runs. */
+int pk_isa_best(void);
+/* The copy every kernel call uses now. */
+int pk_isa_current(void);
+/* Makes `isa` the current copy; −1 (and no change) when the CPU does not support it. Not for use
+   while kernels run on other threads. */
+int pk_isa_select(int isa);
+/* "generic", "avx2" or "avx512". */
+const char *pk_isa_name(int isa);
+
 /* ---- SGEMM (gemm.c) ---------------------------------------------------------------------- */
 
-/* 1 when this CPU runs AVX-512F code, so pk_sgemm may be called. */
+/* 1 when the current ISA has a ParamKit SGEMM (AVX2 or AVX-512), so pk_sgemm may be called. */
 int pk_sgemm_available(void);
 
 /* Row-major C[M×N] = alpha·op(A)·op(B) + beta·C with op(A) M×K and op(B) K×N (transposed when
-   transA / transB); beta = 0 overwrites C. Single-threaded; AVX-512F only (see above). */
+   transA / transB); beta = 0 overwrites C. Single-threaded; runs the current ISA's kernel (AVX-512:
+   12×32 register block, AVX2: 6×16); only while pk_sgemm_available(). */
 void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc);
 
