@@ -70,6 +70,9 @@ def parse_args(argv=None):
     p.add_argument("--no-dropout", action="store_true", help="R-CNN: Dropout layers become identity")
     p.add_argument("--dump-init", metavar="DIR",
                    help="instead of timing, save init params, batch, params after one step, outputs and grads")
+    p.add_argument("--dump-internals", action="store_true",
+                   help="with --dump-init: also {stage}_internals.params, every ReLU and pooling output "
+                        "of the forward pass (act:relu1_1 ... act:pool4, act:roi_pool5)")
     p.add_argument("--flops-only", action="store_true", help="print conv/FC FLOP counts and exit")
     return p.parse_args(argv)
 
@@ -378,6 +381,21 @@ def dump_step(mx, np, args, stage):
     arg_params, _ = mod.get_params()
     mx.nd.save(prefix + "_params.params", {f"arg:{k}": v.copy() for k, v in arg_params.items()})
     mx.nd.save(prefix + "_batch.params", {k: mx.nd.array(v) for k, v in batch.items()})
+
+    if args.dump_internals:
+        # The same forward once more through an executor of the internal outputs, on the same
+        # parameters and inputs (nothing before the losses depends on the labels).
+        internals = mod.symbol.get_internals()
+        names = [n for n in internals.list_outputs()
+                 if n.endswith("_output") and n.startswith(("relu", "pool", "roi_pool5"))]
+        group = mx.sym.Group([internals[n] for n in names])
+        inputs = {n: mx.nd.array(batch[n]) for n in group.list_arguments() if n in batch}
+        exe = group.bind(mx.cpu(), args={**{k: v.copy() for k, v in arg_params.items()
+                                            if k in group.list_arguments()}, **inputs})
+        exe.forward(is_train=True)
+        mx.nd.save(prefix + "_internals.params",
+                   {f"act:{n[:-len('_output')]}": o.copy() for n, o in zip(names, exe.outputs)})
+        mx.nd.waitall()
 
     mod.forward(data_batch, is_train=True)
     mod.backward()

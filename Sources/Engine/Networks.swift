@@ -31,14 +31,24 @@ struct Backbone {
         var pools: [(argmax: [Int32], shape: [Int])?] = []
     }
 
-    func forward(_ data: Blob, _ params: ParameterSet, cache: inout Cache) -> Blob {
+    /// MXNet's name of the top ReLU (the feature map: "relu5_3").
+    var topName: String { "relu" + layers.last!.name.dropFirst(4) }
+
+    /// MXNet's name of the pool after layer `i` ("pool1" after conv1_2, … "pool4").
+    func poolName(_ i: Int) -> String { "pool" + layers[i].name.dropFirst(4).prefix(1) }
+
+    func forward(_ data: Blob, _ params: ParameterSet, cache: inout Cache, probe: inout ForwardProbe?) -> Blob {
         var x = data
         for layer in layers {
             cache.inputs.append(x)
-            let y = ReLU.forward(layer.conv.forward(x, weight: params[layer.name + "_weight"].value, bias: params[layer.name + "_bias"].value))
+            var y = ReLU.forward(layer.conv.forward(x, weight: params[layer.name + "_weight"].value, bias: params[layer.name + "_bias"].value))
+            let reluName = "relu" + layer.name.dropFirst(4)
+            probe?.relu(reluName, &y)
             cache.outputs.append(y)
             if layer.poolAfter {
-                let (p, arg) = MaxPool2x2().forward(y)
+                var (p, arg) = MaxPool2x2().forward(y)
+                probe?.pool(poolName(cache.outputs.count - 1), input: y, referenceInput: reluName, output: &p, argmax: &arg,
+                            planeSize: y.shape[2] * y.shape[3], outPlaneSize: p.shape[2] * p.shape[3]) { MaxPool2x2().forward($0).1 }
                 cache.pools.append((arg, y.shape))
                 x = p
             } else {
@@ -87,6 +97,79 @@ public struct StepLosses: Sendable {
     public var bboxLoss: Blob
 }
 
+/// What a forward pass computed and decided, for comparing a step with another implementation's
+/// (MXNet's) layer by layer: each backbone ReLU output (MXNet's names relu1_1 … relu5_3) and each
+/// max-pool and ROI-pool argmax (pool1 … pool4 as indices into each input plane, roi_pool5 as flat
+/// indices into the feature map, −1 for an empty bin).
+///
+/// Two float32 implementations that sum in different orders agree only to rounding, so a ReLU input
+/// within rounding of 0, or two window values within rounding of each other, can be decided
+/// differently (a "flip"); the gradient then goes through (or to) different elements, and a whole
+/// product of the backward pass moves. With `reference` activations (by the same names) the probe
+/// finds each flip, records how far apart the reference's own values were (the gap, relative to the
+/// layer's largest magnitude), and takes the reference's decision there: the ReLU output takes the
+/// reference value, the pool takes the reference's argmax (computed by the same pooling code over the
+/// reference input) and this pass's input value at it. Everything else stays this pass's own.
+public struct ForwardProbe: Sendable {
+    public struct Flips: Sendable {
+        public var count = 0
+        /// Largest reference-value gap of a flip, relative to the layer's largest |reference|.
+        public var maxGap: Float = 0
+    }
+
+    public var activations: [(name: String, value: Blob)] = []
+    public var argmax: [(name: String, value: [Int32])] = []
+    public var reference: [String: Blob]
+    /// Per layer with a reference, the decisions that went the other way (ReLU and pooling layers).
+    public private(set) var flips: [String: Flips] = [:]
+
+    public init(reference: [String: Blob] = [:]) { self.reference = reference }
+
+    func referenceBlob(_ name: String, like shape: [Int]) -> Blob? {
+        guard let r = reference[name] else { return nil }
+        precondition(r.shape == shape, "reference \(name) has shape \(r.shape), this pass \(shape)")
+        return r
+    }
+
+    static func largest(_ b: Blob) -> Float { b.data.reduce(0) { max($0, abs($1)) } }
+
+    /// A ReLU output: flips are elements positive in one pass and not in the other.
+    mutating func relu(_ name: String, _ y: inout Blob) {
+        if let ref = referenceBlob(name, like: y.shape) {
+            var f = Flips()
+            let scale = max(ForwardProbe.largest(ref), .leastNormalMagnitude)
+            for i in 0..<y.count where (y.data[i] > 0) != (ref.data[i] > 0) {
+                f.count += 1
+                f.maxGap = max(f.maxGap, max(y.data[i], ref.data[i]) / scale)
+                y.data[i] = ref.data[i]
+            }
+            flips[name] = f
+        }
+        activations.append((name, y))
+    }
+
+    /// A pooling layer's choices over `input` (this pass's) given the reference's choices over its
+    /// own input; `planeSize`/`outPlaneSize` turn per-plane indices (max pooling) into flat ones.
+    mutating func pool(_ name: String, input: Blob, referenceInput: String, output: inout Blob, argmax: inout [Int32],
+                       planeSize: Int?, outPlaneSize: Int, referenceChoices: (Blob) -> [Int32]) {
+        if let refIn = referenceBlob(referenceInput, like: input.shape) {
+            let refArg = referenceChoices(refIn)
+            var f = Flips()
+            let scale = max(ForwardProbe.largest(refIn), .leastNormalMagnitude)
+            for i in 0..<argmax.count where refArg[i] != argmax[i] {
+                let base = planeSize.map { (i / outPlaneSize) * $0 } ?? 0
+                func at(_ b: Blob, _ j: Int32) -> Float { j < 0 ? 0 : b.data[base + Int(j)] }
+                f.count += 1
+                f.maxGap = max(f.maxGap, abs(at(refIn, refArg[i]) - at(refIn, argmax[i])) / scale)
+                argmax[i] = refArg[i]
+                output.data[i] = at(input, refArg[i])
+            }
+            flips[name] = f
+        }
+        self.argmax.append((name, argmax))
+    }
+}
+
 /// The RPN training network: backbone → rpn_conv_3x3 + ReLU → rpn_cls_score (2A) / rpn_bbox_pred (4A).
 public final class RPNNetwork {
     public let definition: NetworkDefinition
@@ -95,6 +178,8 @@ public final class RPNNetwork {
     let conv3x3: Convolution, cls: Convolution, bbox: Convolution
     /// What the last backward computed in the backbone, top layer first ("conv3_1: dW db").
     public private(set) var backwardTrace: [String] = []
+    /// When set, training passes record (and may override) their activations and pooling choices.
+    public var probe: ForwardProbe?
 
     public init(_ def: NetworkDefinition) {
         definition = def
@@ -116,7 +201,8 @@ public final class RPNNetwork {
     /// Scores (N, 2A, H, W) as probabilities after the (bg, fg) softmax, and box deltas (N, 4A, H, W).
     public func predict(_ data: Blob) -> (prob: Blob, bbox: Blob) {
         var cache = Backbone.Cache()
-        let f = backbone.forward(data, params, cache: &cache)
+        var noProbe: ForwardProbe? = nil
+        let f = backbone.forward(data, params, cache: &cache, probe: &noProbe)
         let r = ReLU.forward(conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value))
         let score = cls.forward(r, weight: params["rpn_cls_score_weight"].value, bias: params["rpn_cls_score_bias"].value)
         let box = bbox.forward(r, weight: params["rpn_bbox_pred_weight"].value, bias: params["rpn_bbox_pred_bias"].value)
@@ -135,7 +221,7 @@ public final class RPNNetwork {
     /// label (A·H·W) in (a, h, w) order with −1 ignored; bbox target/weight (1, 4A, H, W).
     public func forwardBackward(data: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob) -> StepLosses {
         var cache = Backbone.Cache()
-        let f = backbone.forward(data, params, cache: &cache)
+        let f = backbone.forward(data, params, cache: &cache, probe: &probe)
         let pre = conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value)
         let r = ReLU.forward(pre)
         let score = cls.forward(r, weight: params["rpn_cls_score_weight"].value, bias: params["rpn_cls_score_bias"].value)
@@ -180,6 +266,8 @@ public final class RCNNNetwork {
     public var generator: SeededGenerator
     /// What the last backward computed in the backbone, top layer first.
     public private(set) var backwardTrace: [String] = []
+    /// When set, training passes record (and may override) their activations and pooling choices.
+    public var probe: ForwardProbe?
 
     public init(_ def: NetworkDefinition, seed: UInt64 = 0) {
         definition = def
@@ -206,7 +294,8 @@ public final class RCNNNetwork {
     /// Class probabilities (R, C) and box deltas (R, 4C) for rois (R, 5) on one image (no dropout).
     public func predict(_ data: Blob, rois: Blob) -> (prob: Blob, bbox: Blob) {
         var cache = Backbone.Cache()
-        let f = backbone.forward(data, params, cache: &cache)
+        var noProbe: ForwardProbe? = nil
+        let f = backbone.forward(data, params, cache: &cache, probe: &noProbe)
         let (pooled, _) = roiPool.forward(f, rois: rois)
         let h7 = ReLU.forward(fc(fc7, "fc7", ReLU.forward(fc(fc6, "fc6", pooled))))
         return (SoftmaxOutput.forward(fc(cls, "cls_score", h7)), fc(bbox, "bbox_pred", h7))
@@ -215,8 +304,10 @@ public final class RCNNNetwork {
     /// One forward/backward pass over sampled rois with labels (R), targets and weights (R, 4C).
     public func forwardBackward(data: Blob, rois: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob) -> StepLosses {
         var cache = Backbone.Cache()
-        let f = backbone.forward(data, params, cache: &cache)
-        let (pooled, argmax) = roiPool.forward(f, rois: rois)
+        let f = backbone.forward(data, params, cache: &cache, probe: &probe)
+        var (pooled, argmax) = roiPool.forward(f, rois: rois)
+        probe?.pool("roi_pool5", input: f, referenceInput: backbone.topName, output: &pooled, argmax: &argmax,
+                    planeSize: nil, outPlaneSize: 1) { roiPool.forward($0, rois: rois).1 }
         let h6 = ReLU.forward(fc(fc6, "fc6", pooled))
         let (d6, mask6) = dropout > 0 ? Dropout(p: dropout).forward(h6, using: &generator) : (h6, [])
         let h7 = ReLU.forward(fc(fc7, "fc7", d6))

@@ -1,6 +1,11 @@
 // The engine's side of the benchmarks and of the whole-network check against MXNet:
-//   engine-step DIR STAGE OUT   one training step from bench/mx_train_step.py --dump-init DIR files;
-//                               writes OUT/STAGE_grads.params (grad:NAME, out:…) and OUT/STAGE_after1.params
+//   engine-step DIR STAGE OUT [--probe] [--align FILE]
+//                               one training step from bench/mx_train_step.py --dump-init DIR files;
+//                               writes OUT/STAGE_grads.params (grad:NAME, out:…) and OUT/STAGE_after1.params;
+//                               --probe also OUT/STAGE_probe.params (act:reluX_Y, argmax:poolN / roi_pool5);
+//                               --align takes ReLU and pooling decisions that went the other way from
+//                               the activations in FILE (act:NAME, mx_train_step.py --dump-internals)
+//                               and prints the flips per layer as JSON (see Engine.ForwardProbe)
 //   train NET STAGE H W [--iters N] [--freeze SPEC]   ms per training iteration (forward, backward, SGD)
 //   proposal IN OUT PRE POST    the Proposal op on IN's cls_prob/bbox_pred/im_info (.params), timed
 //                               (median of 20 after 3 warm-ups); the rows go to OUT for comparison
@@ -19,7 +24,15 @@ enum EngineBench {
         return t.withUnsafeBytes { Blob(shape: t.shape, data: Array($0.bindMemory(to: Float.self))) }
     }
 
-    static func step(dir: String, stage: String, out: String) throws {
+    static func step(dir: String, stage: String, out: String, probe: Bool = false, align: String? = nil) throws {
+        var reference: [String: Blob] = [:]
+        if let align {
+            for (info, t) in try Formats.load(path: align).tensors where info.name.hasPrefix("act:") {
+                reference[String(info.name.dropFirst("act:".count))] = try blob(t, info.name)
+            }
+        }
+        let wantProbe = probe || align != nil
+        var recorded: ForwardProbe?
         let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(stage)_meta.json"))) as! [String: Any]
         let def = try NetworkDefinition.named(meta["net"] as! String)
         let initial = try Formats.load(path: "\(dir)/\(stage)_params.params")
@@ -32,15 +45,18 @@ enum EngineBench {
         var outputs = Checkpoint()
         if stage == "rpn" {
             let net = RPNNetwork(def)
+            if wantProbe { net.probe = ForwardProbe(reference: reference) }
             params = net.params
             try params.load(initial, file: dir)
             try params.freeze(FreezeSpec(entries: fixed, mode: .exact))
             let label = try blob(batch["arg:label"], "label").data
             _ = net.forwardBackward(data: try blob(batch["arg:data"], "data"), label: label,
                                     bboxTarget: try blob(batch["arg:bbox_target"], "bbox_target"), bboxWeight: try blob(batch["arg:bbox_weight"], "bbox_weight"))
+            recorded = net.probe
         } else {
             let net = RCNNNetwork(def)
             net.dropout = (meta["dropout"] as? Bool ?? false) ? 0.5 : 0
+            if wantProbe { net.probe = ForwardProbe(reference: reference) }
             params = net.params
             try params.load(initial, file: dir)
             try params.freeze(FreezeSpec(entries: fixed, mode: .exact))
@@ -49,6 +65,18 @@ enum EngineBench {
             let r = rois.shape[1], c4 = target.shape[2]
             _ = net.forwardBackward(data: try blob(batch["arg:data"], "data"), rois: Blob(shape: [r, 5], data: rois.data), label: label.data,
                                     bboxTarget: Blob(shape: [r, c4], data: target.data), bboxWeight: Blob(shape: [r, c4], data: weight.data))
+            recorded = net.probe
+        }
+        if let recorded {
+            var p = Checkpoint()
+            for (name, value) in recorded.activations { p.append("act:" + name, Tensor(value.data, shape: value.shape)) }
+            for (name, value) in recorded.argmax { p.append("argmax:" + name, Tensor(dtype: .int32, shape: [value.count]) { dst in value.withUnsafeBytes { dst.copyMemory(from: $0) } }) }
+            p.metadata = ["mxnet.keys": "plain"]
+            if probe { try Formats.save(p, to: "\(out)/\(stage)_probe.params") }
+            if align != nil {
+                let layers = recorded.flips.sorted { $0.key < $1.key }.map { #""\#($0.key)": {"flips": \#($0.value.count), "max_gap": \#($0.value.maxGap)}"# }
+                print(#"{"isa": "\#(KernelISA.current)", "gemm": "\#(Threads.gemm.rawValue)", "aligned_to": "\#(align!)", "layers": {\#(layers.joined(separator: ", "))}}"#)
+            }
         }
         for p in params.ordered where !p.fixed { outputs.append("grad:" + p.name, Tensor(p.grad, shape: p.shape)) }
         outputs.metadata = ["mxnet.keys": "plain"]
