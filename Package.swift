@@ -20,9 +20,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
-        // The engine's C kernels: Winograd F(2×2/4×4, 3×3) tile transforms and an AVX-512 SGEMM
-        // (built optimised even in debug so the engine tests stay quick; CPU-specific code is chosen
-        // at run time).
+        // The engine's C kernels: Winograd F(2×2/4×4, 3×3) tile transforms, direct 3×3 and SGEMM, each
+        // compiled for generic x86-64, AVX2+FMA and AVX-512 (isa.c picks the copy at run time); built
+        // optimised even in debug so the engine tests stay quick.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Tensors, checkpoints, file formats and the checkpoint operations.
         .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),

@@ -182,7 +182,9 @@ def machine(pkb, scratch):
         "binaries": {"ParamKitBench": {"path": str(pkb), "mtime": datetime.datetime.fromtimestamp(
             pkb.stat().st_mtime).isoformat(timespec="seconds")}},
         "env": {k: os.environ[k] for k in sorted(os.environ)
-                if k.startswith(("OMP_", "OPENBLAS_", "MXNET_", "MKL_", "DNNL_"))},
+                if k.startswith(("OMP_", "OPENBLAS_", "MXNET_", "MKL_", "DNNL_", "PARAMKIT_"))},
+        "kernel_isas": subprocess.run([str(REPO / "tools/isa.sh"), "--describe"], capture_output=True,
+                                      text=True).stdout.strip(),
     }
 
 
@@ -307,7 +309,9 @@ def markdown(report):
            *([f"- inherited environment: " + ", ".join(f"{k}={v}" for k, v in m["env"].items())] if m["env"] else []),
            *([f"- note: OPENBLAS_CORETYPE={m['env']['OPENBLAS_CORETYPE']} pins OpenBLAS (the sgemm reference of the "
               "conv table, and ParamKit's products below 32 rows or depth) to that CPU's kernels; ParamKit's own "
-              "AVX-512 sgemm and MXNet's oneDNN convolutions and FC ignore it"] if "OPENBLAS_CORETYPE" in m["env"] else []),
+              "sgemm and MXNet's oneDNN convolutions and FC ignore it"] if "OPENBLAS_CORETYPE" in m["env"] else []),
+           f"- {m['kernel_isas']}; ParamKit ran the {m['env'].get('PARAMKIT_ISA', 'best')} kernels, MXNet's oneDNN "
+           f"{('at most ' + m['env']['DNNL_MAX_CPU_ISA']) if 'DNNL_MAX_CPU_ISA' in m['env'] else 'its best ISA'}",
            f"- threads: {', '.join(map(str, cfg['threads']))}; freezing {FREEZE}; {WARMUP} warm-up iterations "
            f"then the median of the stated count (taken here from each side's per-iteration times), each stage in a fresh process; RSS floor (driver's own peak "
            f"RSS, inherited by children): {report['driver_rss_mb']:.0f} MiB",

@@ -98,7 +98,8 @@ public struct StepLosses: Sendable {
 }
 
 /// What a forward pass computed and decided, for comparing a step with another implementation's
-/// (MXNet's) layer by layer: each backbone ReLU output (MXNet's names relu1_1 … relu5_3) and each
+/// (MXNet's) layer by layer: each ReLU output (MXNet's names relu1_1 … relu5_3, the R-CNN's relu6 and
+/// relu7) and each
 /// max-pool and ROI-pool argmax (pool1 … pool4 as indices into each input plane, roi_pool5 as flat
 /// indices into the feature map, −1 for an empty bin).
 ///
@@ -308,9 +309,11 @@ public final class RCNNNetwork {
         var (pooled, argmax) = roiPool.forward(f, rois: rois)
         probe?.pool("roi_pool5", input: f, referenceInput: backbone.topName, output: &pooled, argmax: &argmax,
                     planeSize: nil, outPlaneSize: 1) { roiPool.forward($0, rois: rois).1 }
-        let h6 = ReLU.forward(fc(fc6, "fc6", pooled))
+        var h6 = ReLU.forward(fc(fc6, "fc6", pooled))
+        probe?.relu("relu6", &h6)
         let (d6, mask6) = dropout > 0 ? Dropout(p: dropout).forward(h6, using: &generator) : (h6, [])
-        let h7 = ReLU.forward(fc(fc7, "fc7", d6))
+        var h7 = ReLU.forward(fc(fc7, "fc7", d6))
+        probe?.relu("relu7", &h7)
         let (d7, mask7) = dropout > 0 ? Dropout(p: dropout).forward(h7, using: &generator) : (h7, [])
         let prob = SoftmaxOutput.forward(fc(cls, "cls_score", d7))
         let box = fc(bbox, "bbox_pred", d7)

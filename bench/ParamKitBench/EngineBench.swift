@@ -230,7 +230,7 @@ enum EngineBench {
                 conv.algorithm = algorithm
                 let resolved = conv.resolvedAlgorithm(inputChannels: cin)
                 if algorithm == .auto && resolved == .im2col { continue }
-                guard case let label = resolved == .im2col ? "im2col" : "\(resolved)" else { continue }
+                let label = resolved == .im2col ? "im2col" : "\(resolved)"
                 var times: [Double] = []
                 var result: (y: [Float], dx: [Float], dw: [Float]) = ([], [], [])
                 // One warm-up, then at least `runs` timed runs, repeated until 0.2 s of them (at most 50):
