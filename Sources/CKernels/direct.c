@@ -114,29 +114,9 @@ struct direct_ops {
     void (*weight_grad)(const float *, int, int, int, const float *, int, float *, int, int);
 };
 
-#define ISA_NAME(f) f##_generic
-#include "body/direct_body.h"
-#undef ISA_NAME
-
-#pragma clang attribute push(PK_TARGET_AVX2, apply_to = function)
-#define ISA_NAME(f) f##_avx2
-#include "body/direct_body.h"
-#undef ISA_NAME
-#pragma clang attribute pop
-
-#pragma clang attribute push(PK_TARGET_AVX512, apply_to = function)
-#define ISA_NAME(f) f##_avx512
-#include "body/direct_body.h"
-#undef ISA_NAME
-#pragma clang attribute pop
-
-static const struct direct_ops *ops(void) {
-    switch (pk_isa_current()) {
-    case PK_ISA_AVX512: return &direct_ops_avx512;
-    case PK_ISA_AVX2: return &direct_ops_avx2;
-    default: return &direct_ops_generic;
-    }
-}
+#define PK_BODY "direct_body.h"     /* beside body/per_isa.h */
+#define PK_OPS direct_ops
+#include "body/per_isa.h"
 
 int pk_direct3x3_supports(int K) { return K == 4 || K == 8 || K == 16; }
 

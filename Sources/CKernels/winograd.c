@@ -338,29 +338,9 @@ struct wino_ops {
     void (*small_nt)(long, long, long, const float *, long, const float *, long, float, float *, long);
 };
 
-#define ISA_NAME(f) f##_generic
-#include "body/winograd_body.h"
-#undef ISA_NAME
-
-#pragma clang attribute push(PK_TARGET_AVX2, apply_to = function)
-#define ISA_NAME(f) f##_avx2
-#include "body/winograd_body.h"
-#undef ISA_NAME
-#pragma clang attribute pop
-
-#pragma clang attribute push(PK_TARGET_AVX512, apply_to = function)
-#define ISA_NAME(f) f##_avx512
-#include "body/winograd_body.h"
-#undef ISA_NAME
-#pragma clang attribute pop
-
-static const struct wino_ops *ops(void) {
-    switch (pk_isa_current()) {
-    case PK_ISA_AVX512: return &wino_ops_avx512;
-    case PK_ISA_AVX2: return &wino_ops_avx2;
-    default: return &wino_ops_generic;
-    }
-}
+#define PK_BODY "winograd_body.h"   /* beside body/per_isa.h */
+#define PK_OPS wino_ops
+#include "body/per_isa.h"
 
 /* ---- Public entry points. ----------------------------------------------------------------- */
 
