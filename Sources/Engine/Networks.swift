@@ -220,7 +220,9 @@ public final class RPNNetwork {
 
     /// One forward/backward pass; gradients accumulate into the parameters (zero them first).
     /// label (A·H·W) in (a, h, w) order with −1 ignored; bbox target/weight (1, 4A, H, W).
-    public func forwardBackward(data: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob) -> StepLosses {
+    /// `bboxGradScale`: MakeLoss's grad_scale on the box loss, 1/RPN_BATCH_SIZE in the reference.
+    public func forwardBackward(data: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob,
+                                bboxGradScale: Float = 1.0 / 256) -> StepLosses {
         var cache = Backbone.Cache()
         let f = backbone.forward(data, params, cache: &cache, probe: &probe)
         let pre = conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value)
@@ -232,7 +234,7 @@ public final class RPNNetwork {
         let prob = SoftmaxOutput.forward(pairs)
         var dScore = SoftmaxOutput.backwardValid(prob: prob, label: label)
         dScore.shape = s
-        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 3, gradScale: 1.0 / 256)
+        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 3, gradScale: bboxGradScale)
         // Heads, then the shared 3×3 conv, then the backbone.
         var dr = Blob(zeros: r.shape)
         for (layer, name, dy) in [(cls, "rpn_cls_score", dScore), (bbox, "rpn_bbox_pred", dBox)] {
@@ -302,8 +304,12 @@ public final class RCNNNetwork {
         return (SoftmaxOutput.forward(fc(cls, "cls_score", h7)), fc(bbox, "bbox_pred", h7))
     }
 
-    /// One forward/backward pass over sampled rois with labels (R), targets and weights (R, 4C).
-    public func forwardBackward(data: Blob, rois: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob) -> StepLosses {
+    /// One forward/backward pass over sampled rois (R, 5) = [batch index, x1, y1, x2, y2] of the
+    /// images in `data` (N, 3, H, W), with labels (R), targets and weights (R, 4C). The
+    /// classification loss is normalised by R (SoftmaxOutput normalization='batch': every roi of the
+    /// batch together), the box loss by `bboxGradScale` (MakeLoss grad_scale, 1/BATCH_ROIS).
+    public func forwardBackward(data: Blob, rois: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob,
+                                bboxGradScale: Float = 1.0 / 128) -> StepLosses {
         var cache = Backbone.Cache()
         let f = backbone.forward(data, params, cache: &cache, probe: &probe)
         var (pooled, argmax) = roiPool.forward(f, rois: rois)
@@ -318,7 +324,7 @@ public final class RCNNNetwork {
         let prob = SoftmaxOutput.forward(fc(cls, "cls_score", d7))
         let box = fc(bbox, "bbox_pred", d7)
         let dScore = SoftmaxOutput.backwardBatch(prob: prob, label: label)
-        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 1, gradScale: 1.0 / 128)
+        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 1, gradScale: bboxGradScale)
         var dd7 = backwardFC(cls, "cls_score", dScore, input: d7, inputGrad: true)!
         let db = backwardFC(bbox, "bbox_pred", dBox, input: d7, inputGrad: true)!
         for i in 0..<dd7.count { dd7.data[i] += db.data[i] }

@@ -13,6 +13,11 @@ public struct StageConfig: Codable, Sendable, Equatable {
     public var lr = 0.001
     /// Epochs after which the learning rate drops by `lrFactor` (the reference's lr_step '6').
     public var lrSteps = [6]
+    /// How `lrSteps` become update counts. `reference`: lr_step × (training images, flipped
+    /// included), as train_rpn and train_rcnn compute it; with 2 images per R-CNN update those counts
+    /// lie beyond the stage's last update, so the R-CNN rate never drops (mxnet-rcnn.md §11).
+    /// `per_epoch`: lr_step × updates per epoch, the schedule the reference meant.
+    public var lrSchedule = LRSchedule.reference
     public var lrFactor = 0.1
     public var momentum = 0.9
     public var wd = 0.0005
@@ -39,8 +44,12 @@ public struct StageConfig: Codable, Sendable, Equatable {
     public var testPostNMSTopN = 300
     public var rpnNMSThreshold: Float = 0.7
     public var rpnMinSize: Float = 16
-    // R-CNN sampling (TRAIN.*): rois per image (BATCH_ROIS 128 over BATCH_IMAGES 2), 25 % foreground.
-    public var batchRois = 64
+    // R-CNN batches and sampling (TRAIN.*): BATCH_IMAGES 2 images per update, zero-padded to the
+    // largest; BATCH_ROIS 128 rois per update, split evenly over its images; 25 % foreground.
+    public var rcnnBatchImages = 2
+    public var rcnnBatchRois = 128
+    /// Batch landscape and portrait images apart (ASPECT_GROUPING).
+    public var aspectGrouping = true
     public var fgFraction = 0.25
     public var fgThresh: Float = 0.5
     public var bgThreshHi: Float = 0.5
@@ -61,7 +70,8 @@ public struct StageConfig: Codable, Sendable, Equatable {
         case rpnNegativeOverlap = "rpn_negative_overlap", proposalPreNMSTopN = "proposal_pre_nms_top_n"
         case proposalPostNMSTopN = "proposal_post_nms_top_n", testPreNMSTopN = "test_pre_nms_top_n"
         case testPostNMSTopN = "test_post_nms_top_n", rpnNMSThreshold = "rpn_nms_threshold", rpnMinSize = "rpn_min_size"
-        case batchRois = "batch_rois", fgFraction = "fg_fraction", fgThresh = "fg_thresh", bgThreshHi = "bg_thresh_hi"
+        case rcnnBatchImages = "rcnn_batch_images", rcnnBatchRois = "rcnn_batch_rois", aspectGrouping = "aspect_grouping"
+        case lrSchedule = "lr_schedule", fgFraction = "fg_fraction", fgThresh = "fg_thresh", bgThreshHi = "bg_thresh_hi"
         case bgThreshLo = "bg_thresh_lo", nms, scoreThreshold = "score_threshold", dropout
     }
 
@@ -95,7 +105,10 @@ public struct StageConfig: Codable, Sendable, Equatable {
         testPostNMSTopN = try c.decodeIfPresent(Int.self, forKey: .testPostNMSTopN) ?? d.testPostNMSTopN
         rpnNMSThreshold = try c.decodeIfPresent(Float.self, forKey: .rpnNMSThreshold) ?? d.rpnNMSThreshold
         rpnMinSize = try c.decodeIfPresent(Float.self, forKey: .rpnMinSize) ?? d.rpnMinSize
-        batchRois = try c.decodeIfPresent(Int.self, forKey: .batchRois) ?? d.batchRois
+        rcnnBatchImages = try c.decodeIfPresent(Int.self, forKey: .rcnnBatchImages) ?? d.rcnnBatchImages
+        rcnnBatchRois = try c.decodeIfPresent(Int.self, forKey: .rcnnBatchRois) ?? d.rcnnBatchRois
+        aspectGrouping = try c.decodeIfPresent(Bool.self, forKey: .aspectGrouping) ?? d.aspectGrouping
+        lrSchedule = try c.decodeIfPresent(LRSchedule.self, forKey: .lrSchedule) ?? d.lrSchedule
         fgFraction = try c.decodeIfPresent(Double.self, forKey: .fgFraction) ?? d.fgFraction
         fgThresh = try c.decodeIfPresent(Float.self, forKey: .fgThresh) ?? d.fgThresh
         bgThreshHi = try c.decodeIfPresent(Float.self, forKey: .bgThreshHi) ?? d.bgThreshHi
@@ -103,6 +116,19 @@ public struct StageConfig: Codable, Sendable, Equatable {
         nms = try c.decodeIfPresent(Double.self, forKey: .nms) ?? d.nms
         scoreThreshold = try c.decodeIfPresent(Float.self, forKey: .scoreThreshold) ?? d.scoreThreshold
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
+    }
+
+    /// Keys that once meant something else, and what to write instead.
+    static let retiredKeys = [
+        "batch_rois": "'batch_rois' counted rois per image; it is now rcnn_batch_rois, counted per update of "
+            + "rcnn_batch_images images as the reference's BATCH_ROIS (128 over 2 images = 64 per image)",
+    ]
+
+    /// rois and foreground rois per image of an R-CNN batch (BATCH_ROIS / BATCH_IMAGES, and
+    /// round(FG_FRACTION · that), as sample_rois computes them).
+    public var roisPerImage: (rois: Int, foreground: Int) {
+        let per = rcnnBatchRois / max(rcnnBatchImages, 1)
+        return (per, Int((fgFraction * Double(per)).rounded(.toNearestOrEven)))
     }
 
     /// Every key a YAML config may hold.
@@ -136,11 +162,22 @@ public struct StageConfig: Codable, Sendable, Equatable {
             guard let value = try? Yams.load(yaml: String(o[o.index(after: eq)...])) else { throw StageError("override '\(o)': value is not YAML") }
             dict[String(o[..<eq])] = value
         }
+        if let retired = dict.keys.sorted().first(where: { retiredKeys[$0] != nil }) {
+            throw StageError("\(path ?? "config"): \(retiredKeys[retired]!)")
+        }
         if let unknown = dict.keys.sorted().first(where: { !keyNames.contains($0) }) {
             throw StageError("\(path ?? "config"): unknown key '\(unknown)'; known keys: \(keyNames.sorted().joined(separator: ", "))")
         }
         do {
-            return try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
+            let config = try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
+            guard config.rcnnBatchImages >= 1, config.rcnnBatchRois >= config.rcnnBatchImages,
+                  config.rcnnBatchRois % config.rcnnBatchImages == 0 else {
+                throw StageError("\(path ?? "config"): rcnn_batch_rois (\(config.rcnnBatchRois)) must be a positive multiple of "
+                                 + "rcnn_batch_images (\(config.rcnnBatchImages)): the rois of an update are split evenly over its images")
+            }
+            return config
+        } catch let e as StageError {
+            throw e
         } catch {
             throw StageError("\(path ?? "config"): not a valid stage config: \(error)")
         }
@@ -151,6 +188,17 @@ public struct StageConfig: Codable, Sendable, Equatable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}
+
+/// How epoch-counted learning-rate steps become update counts (see `StageConfig.lrSchedule`).
+public enum LRSchedule: String, Codable, Sendable {
+    case reference
+    case perEpoch = "per_epoch"
+
+    /// The update counts at which the rate drops, for `steps` in epochs.
+    public func updates(_ steps: [Int], images: Int, updatesPerEpoch: Int) -> [Int] {
+        steps.map { $0 * (self == .reference ? images : updatesPerEpoch) }
     }
 }
 

@@ -51,6 +51,15 @@ public enum StageSupport {
         }
     }
 
+    /// The seed of one stage's random streams (head draws, shuffles, sampling, dropout): the config's
+    /// seed mixed with the stage kind and the content digest of its init checkpoint, so two stages of
+    /// one schedule draw fresh streams as the reference does (rpn2's heads are not rpn1's, rcnn2's
+    /// order is not rcnn1's) while a re-run of the same stage draws the same ones.
+    static func stageSeed(_ seed: UInt64, stage: String, init checkpoint: Checkpoint) -> UInt64 {
+        var g = SeededGenerator(seed: seed, name: stage + "\t" + checkpoint.rootDigest)
+        return g.next()
+    }
+
     /// `out/rpn1.h5`, epoch 3 → `out/rpn1-0003.h5` (MXNet's prefix-%04d naming, any extension).
     static func epochPath(_ output: String, _ epoch: Int) -> String {
         let url = URL(fileURLWithPath: output)
@@ -88,6 +97,48 @@ public enum StageSupport {
             if !p.fixed && p.grad.contains(where: { !$0.isFinite }) { return p.name + " (gradient)" }
         }
         return nil
+    }
+}
+
+/// Notices a stage that learns nothing: over a whole epoch the accuracy equals the share of the
+/// most frequent label (what always predicting it scores: the background share for the R-CNN) and
+/// the log-loss equals the entropy of the label distribution (what predicting the prior scores).
+/// Then it warns on stderr and in the log, naming both metrics and the values they are stuck at.
+struct TrivialMetricWatch {
+    let stage: String
+    var counts: [Int] = []
+
+    init(stage: String) { self.stage = stage }
+
+    mutating func reset() { counts = [] }
+
+    /// One step's labels (negative ones are ignored, as the metrics ignore them).
+    mutating func count(_ labels: [Int], classes: Int) {
+        if counts.count < classes { counts += [Int](repeating: 0, count: classes - counts.count) }
+        for l in labels where l >= 0 && l < classes { counts[l] += 1 }
+    }
+
+    /// The trivial accuracy and log-loss of the epoch's labels, or nil before any label.
+    var trivial: (accuracy: Double, logLoss: Double)? {
+        let total = Double(counts.reduce(0, +))
+        guard total > 0 else { return nil }
+        let shares = counts.map { Double($0) / total }
+        return (shares.max()!, -shares.filter { $0 > 0 }.map { $0 * log($0) }.reduce(0, +))
+    }
+
+    /// The warning for an epoch whose metrics sit at the trivial values, or nil.
+    func warning(epoch: Int, accuracy: any RunningMetric, logLoss: any RunningMetric) -> String? {
+        guard let t = trivial, abs(accuracy.value - t.accuracy) <= 0.005,
+              abs(logLoss.value - t.logLoss) <= max(0.02 * t.logLoss, 0.005) else { return nil }
+        return String(format: "%@: epoch %d learned nothing: %@ %.4f is the majority-label share %.4f and %@ %.4f the label prior's "
+                      + "entropy %.4f (check the learning rate, the batch and the init)",
+                      stage, epoch, accuracy.name, accuracy.value, t.accuracy, logLoss.name, logLoss.value, t.logLoss)
+    }
+
+    func check(epoch: Int, accuracy: any RunningMetric, logLoss: any RunningMetric, log: StageLog) {
+        guard let text = warning(epoch: epoch, accuracy: accuracy, logLoss: logLoss) else { return }
+        FileHandle.standardError.write(Data(("warning: " + text + "\n").utf8))
+        log.record([("epoch", .int(epoch)), ("warning", .string(text))])
     }
 }
 

@@ -1,6 +1,8 @@
 // Stage: train the R-CNN head from an initial checkpoint, a dataset and that dataset's proposals
 // (train_rcnn): gt boxes merged with proposals, flipped copies mirrored, box targets normalised by
-// per-class statistics, sampled rois per image, and de-normalised `_test` weights in every checkpoint.
+// per-class statistics, batches of `rcnn_batch_images` images in ROIIter's order (aspect groups),
+// zero-padded to the largest, `rcnn_batch_rois` rois per batch split evenly over its images and
+// normalised together, and de-normalised `_test` weights in every checkpoint.
 
 import Detection
 import Engine
@@ -12,6 +14,8 @@ public enum TrainRCNN {
     struct Entry {
         var index: Int
         var flip: Bool
+        /// width ≥ height (ASPECT_GROUPING's landscape group).
+        var landscape: Bool
         var regression: RegressionRoidbEntry
     }
 
@@ -31,11 +35,12 @@ public enum TrainRCNN {
         }
         let classes = dataset.classNames.count
         let def = try StageSupport.definition(config, classes: classes)
-        let net = RCNNNetwork(def, seed: config.seed &+ 3)
-        net.dropout = config.dropout
         let initial = try Formats.load(path: initPath)
+        let seed = StageSupport.stageSeed(config.seed, stage: "train-rcnn", init: initial)
+        let net = RCNNNetwork(def, seed: seed &+ 3)
+        net.dropout = config.dropout
         try StageSupport.initialise(net.params, definition: def, from: initial, file: initPath,
-                                    redraw: ["cls_score_weight", "cls_score_bias", "bbox_pred_weight", "bbox_pred_bias"], seed: config.seed)
+                                    redraw: ["cls_score_weight", "cls_score_bias", "bbox_pred_weight", "bbox_pred_bias"], seed: seed)
         if let freeze { try net.params.freeze(freeze) }
 
         var entries: [Entry] = []
@@ -45,7 +50,8 @@ public enum TrainRCNN {
                 throw StageError("\(proposals): image \(i) is '\(set.imageIDs[i])' but the dataset has '\(image.id)'")
             }
             for flip in config.flip ? [false, true] : [false] {
-                entries.append(Entry(index: i, flip: flip, regression: roidbEntry(image, proposals: set.boxes[i], flip: flip)))
+                entries.append(Entry(index: i, flip: flip, landscape: image.width >= image.height,
+                                     regression: roidbEntry(image, proposals: set.boxes[i], flip: flip)))
             }
         }
         var regression = entries.map(\.regression)
@@ -55,40 +61,62 @@ public enum TrainRCNN {
         entries = entries.filter { e in e.regression.maxOverlaps.contains { $0 >= config.fgThresh || ($0 < config.bgThreshHi && $0 >= config.bgThreshLo) } }
 
         let pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
-        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSteps.map { $0 * entries.count }, factor: config.lrFactor),
+        let batchImages = config.rcnnBatchImages
+        let (roisPerImage, fgPerImage) = config.roisPerImage
+        let updatesPerEpoch = entries.count / batchImages
+        guard updatesPerEpoch > 0 else {
+            throw StageError("\(dataset.path): \(entries.count) usable training entries, fewer than rcnn_batch_images (\(batchImages))")
+        }
+        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSchedule.updates(config.lrSteps, images: entries.count,
+                                                                                                         updatesPerEpoch: updatesPerEpoch),
+                                                    factor: config.lrFactor),
                       momentum: Float(config.momentum), wd: Float(config.wd), clipGradient: Float(config.clipGradient))
-        var sampler = SeededSubsampler(seed: config.seed &+ 4)
-        var order = SeededGenerator(seed: config.seed &+ 5)
+        var sampler = SeededSubsampler(seed: seed &+ 4)
+        var order = SeededGenerator(seed: seed &+ 5)
+        let landscape = entries.map(\.landscape)
         let log = try StageLog(stage: "train-rcnn", path: output + ".log.jsonl")
         var acc = RCNNAcc(), logLoss = RCNNLogLoss(), l1 = RCNNL1Loss()
-        let fgPerImage = Int((config.fgFraction * Double(config.batchRois)).rounded())
+        var watch = TrivialMetricWatch(stage: "train rcnn")
         var lastGood: String?
-        var step = 0
+        var step = 0, images = 0
         let started = Date()
         let flatMeans = means.flatMap { $0 }, flatStds = stds.flatMap { $0 }
         for epoch in 1...max(config.epochs, 1) {
-            acc.reset(); logLoss.reset(); l1.reset()
-            for (k, e) in entries.shuffled(using: &order).enumerated() {
+            acc.reset(); logLoss.reset(); l1.reset(); watch.reset()
+            let batches = BatchOrder.roiIter(landscape: landscape, batchSize: batchImages, aspectGrouping: config.aspectGrouping, using: &order)
+            for (k, batch) in batches.enumerated() {
                 step += 1
-                let image = try dataset.image(e.index)
-                let (data, scale, _, _) = pre.blob(image, flip: e.flip)
-                let r = e.regression
-                let sample = sampleRois(rois: r.boxes, fgRoisPerImage: fgPerImage, roisPerImage: config.batchRois, numClasses: classes,
-                                        labels: r.maxClasses, overlaps: r.maxOverlaps, bboxTargets: r.bboxTargets,
-                                        fgThresh: config.fgThresh, bgThreshHi: config.bgThreshHi, bgThreshLo: config.bgThreshLo, sampler: &sampler)
-                let n = sample.rois.count
+                var blobs: [Blob] = [], rois: [Float] = [], targets: [Float] = [], weights: [Float] = [], labels: [Float] = []
+                var ids: [String] = []
+                for (b, entry) in batch.enumerated() {
+                    let e = entries[entry]
+                    let image = try dataset.image(e.index)
+                    ids.append(image.id)
+                    let (data, scale, _, _) = pre.blob(image, flip: e.flip)
+                    blobs.append(data)
+                    let r = e.regression
+                    let sample = sampleRois(rois: r.boxes, fgRoisPerImage: fgPerImage, roisPerImage: roisPerImage, numClasses: classes,
+                                            labels: r.maxClasses, overlaps: r.maxOverlaps, bboxTargets: r.bboxTargets,
+                                            fgThresh: config.fgThresh, bgThreshHi: config.bgThreshHi, bgThreshLo: config.bgThreshLo, sampler: &sampler)
+                    rois += sample.rois.flatMap { [Float(b), $0[0] * scale, $0[1] * scale, $0[2] * scale, $0[3] * scale] }
+                    targets += sample.bboxTargets.flatMap { $0 }
+                    weights += sample.bboxWeights.flatMap { $0 }
+                    labels += sample.labels.map(Float.init)
+                }
+                images += batch.count
+                let n = labels.count
                 guard n > 0 else { continue }
-                let rois = Blob(shape: [n, 5], data: sample.rois.flatMap { [0, $0[0] * scale, $0[1] * scale, $0[2] * scale, $0[3] * scale] })
-                let targets = Blob(shape: [n, 4 * classes], data: sample.bboxTargets.flatMap { $0 })
-                let weights = Blob(shape: [n, 4 * classes], data: sample.bboxWeights.flatMap { $0 })
                 net.params.zeroGrads()
-                let labels = sample.labels.map(Float.init)
-                let l = net.forwardBackward(data: data, rois: rois, label: labels, bboxTarget: targets, bboxWeight: weights)
+                let l = net.forwardBackward(data: BatchOrder.stack(blobs), rois: Blob(shape: [n, 5], data: rois), label: labels,
+                                            bboxTarget: Blob(shape: [n, 4 * classes], data: targets),
+                                            bboxWeight: Blob(shape: [n, 4 * classes], data: weights),
+                                            bboxGradScale: 1 / Float(config.rcnnBatchRois))
                 try StageSupport.finishStep("train rcnn", l, params: net.params, sgd: &sgd, log: log, step: step, epoch: epoch,
-                                            of: config.epochs, at: k + 1, steps: entries.count, image: image.id, lastGood: lastGood) {
+                                            of: config.epochs, at: k + 1, steps: batches.count, image: ids.joined(separator: "+"), lastGood: lastGood) {
                     acc.update(clsProb: l.prob.data, numClasses: classes, label: labels)
                     logLoss.update(clsProb: l.prob.data, numClasses: classes, label: labels)
                     l1.update(bboxLoss: l.bboxLoss.data, label: labels)
+                    watch.count(labels.map(Int.init), classes: classes)
                     return [acc, logLoss, l1]
                 }
             }
@@ -97,11 +125,12 @@ public enum TrainRCNN {
                               epoch: epoch, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
             lastGood = path
             log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + StageSupport.json([acc, logLoss, l1]))
+            watch.check(epoch: epoch, accuracy: acc, logLoss: logLoss, log: log)
         }
         let digest = try TrainRPN.save(net.params, to: output, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config,
                                        freeze: freeze, epoch: config.epochs, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
         return TrainRPN.Result(output: output, digest: digest, metrics: StageSupport.values([acc, logLoss, l1]),
-                               imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9))
+                               imagesPerSecond: Double(images) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
     /// gt rows (non-difficult) first with overlap 1, then the proposals with their best IoU and its class.

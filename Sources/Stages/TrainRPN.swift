@@ -1,5 +1,7 @@
-// Stage: train the RPN from an initial checkpoint on a dataset (train_rpn): anchor targets per
-// image, SGD with the reference's schedule, frozen layers honoured, a checkpoint every epoch.
+// Stage: train the RPN from an initial checkpoint on a dataset (train_rpn): images without a
+// non-difficult gt box dropped (filter_roidb), AnchorLoader's order (landscape group, then portrait),
+// anchor targets per image, SGD with the reference's schedule, frozen layers honoured, a checkpoint
+// every epoch.
 
 import Detection
 import Engine
@@ -21,29 +23,45 @@ public enum TrainRPN {
         let def = try StageSupport.definition(config, classes: dataset.classNames.count)
         let net = RPNNetwork(def)
         let initial = try Formats.load(path: initPath)
+        let seed = StageSupport.stageSeed(config.seed, stage: "train-rpn", init: initial)
         let heads = Set(net.params.ordered.map(\.name).filter { $0.hasPrefix("rpn_") })
         let redraw = keepHeads ? heads.filter { initial["arg:" + $0] == nil } : heads
-        try StageSupport.initialise(net.params, definition: def, from: initial, file: initPath, redraw: redraw, seed: config.seed)
+        try StageSupport.initialise(net.params, definition: def, from: initial, file: initPath, redraw: redraw, seed: seed)
         if let freeze { try net.params.freeze(freeze) }
         let pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
-        let entries = (0..<dataset.count).flatMap { i in config.flip ? [(i, false), (i, true)] : [(i, false)] }
-        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSteps.map { $0 * entries.count }, factor: config.lrFactor),
+        // filter_roidb: an entry needs at least one (non-difficult) gt box.
+        var entries: [(index: Int, flip: Bool)] = [], landscape: [Bool] = []
+        for i in 0..<dataset.count {
+            let image = try dataset.image(i)
+            guard image.difficult.contains(false) else { continue }
+            for flip in config.flip ? [false, true] : [false] {
+                entries.append((i, flip))
+                landscape.append(image.width >= image.height)
+            }
+        }
+        guard !entries.isEmpty else { throw StageError("\(dataset.path): no image has a non-difficult ground-truth box to train the RPN on") }
+        var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSchedule.updates(config.lrSteps, images: entries.count,
+                                                                                                         updatesPerEpoch: entries.count),
+                                                    factor: config.lrFactor),
                       momentum: Float(config.momentum), wd: Float(config.wd), clipGradient: Float(config.clipGradient))
         var targetConfig = AnchorTargetConfig()
         targetConfig.batchSize = config.rpnBatchSize
         targetConfig.fgFraction = config.rpnFgFraction
         targetConfig.positiveOverlap = config.rpnPositiveOverlap
         targetConfig.negativeOverlap = config.rpnNegativeOverlap
-        var sampler = SeededSubsampler(seed: config.seed &+ 1)
-        var order = SeededGenerator(seed: config.seed &+ 2)
+        var sampler = SeededSubsampler(seed: seed &+ 1)
+        var order = SeededGenerator(seed: seed &+ 2)
         let log = try StageLog(stage: "train-rpn", path: output + ".log.jsonl")
         var lastGood: String?
         var acc = RPNAcc(), logLoss = RPNLogLoss(), l1 = RPNL1Loss()
+        var watch = TrivialMetricWatch(stage: "train rpn")
         var step = 0
         let started = Date()
         for epoch in 1...max(config.epochs, 1) {
-            acc.reset(); logLoss.reset(); l1.reset()
-            for (k, (index, flip)) in entries.shuffled(using: &order).enumerated() {
+            acc.reset(); logLoss.reset(); l1.reset(); watch.reset()
+            let batches = BatchOrder.anchorLoader(landscape: landscape, batchSize: 1, aspectGrouping: config.aspectGrouping, using: &order)
+            for (k, batch) in batches.enumerated() {
+                let (index, flip) = entries[batch[0]]
                 step += 1
                 let image = try dataset.image(index)
                 let (data, scale, h, w) = pre.blob(image, flip: flip)
@@ -55,12 +73,13 @@ public enum TrainRPN {
                 let shape = [1, 4 * def.anchors, fh, fw]
                 net.params.zeroGrads()
                 let l = net.forwardBackward(data: data, label: t.label, bboxTarget: Blob(shape: shape, data: t.bboxTarget),
-                                            bboxWeight: Blob(shape: shape, data: t.bboxWeight))
+                                            bboxWeight: Blob(shape: shape, data: t.bboxWeight), bboxGradScale: 1 / Float(config.rpnBatchSize))
                 try StageSupport.finishStep("train rpn", l, params: net.params, sgd: &sgd, log: log, step: step, epoch: epoch,
                                             of: config.epochs, at: k + 1, steps: entries.count, image: image.id, lastGood: lastGood) {
                     acc.update(clsProb: l.prob.data, label: t.label)
                     logLoss.update(clsProb: l.prob.data, label: t.label)
                     l1.update(bboxLoss: l.bboxLoss.data, bboxWeight: t.bboxWeight)
+                    watch.count(t.label.map { Int($0) }, classes: 2)
                     return [acc, logLoss, l1]
                 }
             }
@@ -68,6 +87,7 @@ public enum TrainRPN {
             try save(net.params, to: path, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config, freeze: freeze, epoch: epoch)
             lastGood = path
             log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + StageSupport.json([acc, logLoss, l1]))
+            watch.check(epoch: epoch, accuracy: acc, logLoss: logLoss, log: log)
         }
         let digest = try save(net.params, to: output, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config,
                               freeze: freeze, epoch: config.epochs)
