@@ -42,10 +42,10 @@ public enum Evaluate {
                 truth[l].append(VOCGroundTruth(imageID: image.id, box: [Double(b.x1), Double(b.y1), Double(b.x2), Double(b.y2)], difficult: d))
             }
             let (data, scale, h, w) = pre.blob(image, flip: false)
-            let (boxes, _) = try Propose.proposals(rpn, image: image, pre: pre, config: pc)
+            let (boxes, _) = try Propose.proposals(rpn, image: image, pre: pre, config: pc, forDetection: true)
             let n = boxes.count / 4
             guard n > 0 else { continue }
-            let rois = Blob(shape: [n, 5], data: (0..<n).flatMap { k in [0] + (0..<4).map { boxes[4 * k + $0] * scale } })
+            let rois = Blob(shape: [n, 5], data: (0..<n).flatMap { k in [0] + (0..<4).map { boxes[4 * k + $0] } })
             let (prob, delta) = rcnn.predict(data, rois: rois)
             let scaled = (0..<n).map { k in (1...4).map { Double(rois.data[5 * k + $0]) } }
             let deltas = (0..<n).map { k in (0..<(4 * classes)).map { Double(delta.data[k * 4 * classes + $0]) } }

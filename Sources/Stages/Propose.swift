@@ -47,7 +47,12 @@ public enum Propose {
     }
 
     /// One image's proposals in original pixels with positive scores (generate_proposals, thresh 0).
-    static func proposals(_ net: RPNNetwork, image: DetectionImage, pre: Preprocess, config: ProposalConfig) throws -> ([Float], [Float]) {
+    /// The Proposal op's rows for one image. For the proposals file (generate_proposals, thresh 0):
+    /// rows scored > 0, in original-image pixels. `forDetection`: every row, in the scaled image's
+    /// pixels, as im_detect feeds the test network's rois to the R-CNN (the −1-scored padding and
+    /// small-box rows included).
+    static func proposals(_ net: RPNNetwork, image: DetectionImage, pre: Preprocess, config: ProposalConfig,
+                          forDetection: Bool = false) throws -> ([Float], [Float]) {
         let (data, scale, h, w) = pre.blob(image, flip: false)
         let (prob, delta) = net.predict(data)
         let r = prob.data.withUnsafeBufferPointer { p in
@@ -56,6 +61,7 @@ public enum Propose {
                              imInfo: (Float(h), Float(w), scale), config: config)
             }
         }
+        if forDetection { return (r.boxes, r.scores) }
         var boxes: [Float] = [], scores: [Float] = []
         for k in 0..<r.scores.count where r.scores[k] > 0 {
             for j in 0..<4 { boxes.append(r.boxes[4 * k + j] / scale) }

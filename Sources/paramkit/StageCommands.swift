@@ -57,13 +57,40 @@ struct DatasetCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import-voc",
             abstract: "Import a Pascal-VOC directory (Annotations, JPEGImages, ImageSets/Main) into an image store.",
-            discussion: "Example: paramkit dataset import-voc data/VOCdevkit/VOC2007 --split trainval -o voc07-trainval.h5")
+            discussion: """
+                The class list sets the labels: label k is the k-th name (background is 0). It is stored in the dataset \
+                and carried into every checkpoint trained on it and every eval result.
+                Examples:
+                  paramkit dataset import-voc data/VOCdevkit/VOC2007 --split trainval -o voc07-trainval.h5
+                  paramkit dataset import-voc shapes/ --classes circle,square,triangle -o shapes.h5
+                  paramkit dataset import-voc shapes/ --classes auto -o shapes.h5   # the names found, sorted
+                """)
         @Argument(help: "VOC directory (the one holding Annotations/ and JPEGImages/).") var directory: String
         @Option(help: "ImageSets/Main split.") var split = "trainval"
+        @Option(help: ArgumentHelp("Object classes in label order: a,b,c, @FILE (one name a line), auto (the names in the split's annotations, sorted), or voc (the 20 VOC classes).", valueName: "LIST"))
+        var classes = "voc"
         @Option(name: [.short, .customLong("output")], help: "Output store (.h5).") var output: String
 
         func run() throws {
-            let digest = try Datasets.importVOC(directory: directory, split: split, to: output, progress: Render.progress("import-voc"))
+            let list: [String]?
+            switch classes {
+            case "voc": list = nil
+            case "auto": list = try VOCDataset.classNames(inAnnotationsOf: directory, split: split)
+            case let s where s.hasPrefix("@"):
+                let file = String(s.dropFirst())
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw UsageError("\(file): cannot read the class list") }
+                list = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+            default:
+                list = classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+            }
+            if let list {
+                guard !list.isEmpty else { throw UsageError("--classes \(classes): no class names") }
+                if let twice = Dictionary(grouping: list, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+                    throw UsageError("--classes \(classes): '\(twice)' is named twice")
+                }
+                if list.contains(DatasetStore.background) { throw UsageError("--classes: '\(DatasetStore.background)' is added first by itself") }
+            }
+            let digest = try Datasets.importVOC(directory: directory, split: split, classes: list, to: output, progress: Render.progress("import-voc"))
             Render.out("wrote \(output): digest \(digest)")
         }
     }

@@ -126,6 +126,35 @@ struct DatasetVOCTests {
         #expect(voc.digest.hasPrefix("xxh64:") && voc.digest == reopened.digest)
     }
 
+    /// A user's own classes: the 20 VOC names refuse them; an explicit list or `auto` (the names in
+    /// the annotations, sorted) sets the labels, and the store carries the names in that order.
+    @Test func importTakesTheUsersClassList() throws {
+        let dir = try datasetScratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let root = dir + "/shapes"
+        for sub in ["Annotations", "JPEGImages", "ImageSets/Main"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + sub, withIntermediateDirectories: true)
+        }
+        let objects = ["a": [Self.object("square", [2, 2, 10, 10]), Self.object("Circle ", [12, 3, 20, 9])], "b": [Self.object("triangle", [1, 1, 8, 8])]]
+        for (id, objs) in objects {
+            let jpeg = try JPEG.encode(Self.smooth(height: 24, width: 24, seed: 1), height: 24, width: 24, quality: 95)
+            FileManager.default.createFile(atPath: root + "/JPEGImages/\(id).jpg", contents: Data(jpeg))
+            try Self.annotation("\(id).jpg", height: 24, width: 24, objects: objs).write(toFile: root + "/Annotations/\(id).xml", atomically: true, encoding: .utf8)
+        }
+        try "a\nb\n".write(toFile: root + "/ImageSets/Main/trainval.txt", atomically: true, encoding: .utf8)
+
+        let refused = try #require(throws: FormatError.self) { _ = try Datasets.importVOC(directory: root, to: dir + "/voc.h5") }
+        #expect(refused.message.contains("unknown class 'square'"))
+        #expect(try VOCDataset.classNames(inAnnotationsOf: root) == ["circle", "square", "triangle"])
+
+        _ = try Datasets.importVOC(directory: root, classes: ["triangle", "square", "circle"], to: dir + "/mine.h5")
+        let mine = try HDF5DetectionDataset(path: dir + "/mine.h5")
+        #expect(mine.classNames == [DatasetStore.background, "triangle", "square", "circle"])
+        #expect(try mine.image(0).labels == [2, 3] && mine.image(1).labels == [1])
+        _ = try Datasets.importVOC(directory: root, classes: try VOCDataset.classNames(inAnnotationsOf: root), to: dir + "/auto.h5")
+        #expect(try HDF5DetectionDataset(path: dir + "/auto.h5").image(0).labels == [2, 1])
+    }
+
     @Test func badJPEGDataIsAFormatError() throws {
         let pixels = Self.smooth(height: 32, width: 32, seed: 0)
         let jpeg = try JPEG.encode(pixels, height: 32, width: 32)

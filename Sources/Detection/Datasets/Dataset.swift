@@ -49,11 +49,12 @@ public struct Preprocess: Sendable, Equatable {
         self.pixelMeans = pixelMeans
     }
 
-    /// The scale factor for an image of this size.
+    /// The scale factor for an image of this size, decided as the reference does: in float64, with
+    /// np.round's half-to-even rounding of the scaled long side.
     public func scale(height: Int, width: Int) -> Float {
-        let short = Float(min(height, width)), long = Float(max(height, width))
-        var s = Float(shortSide) / short
-        if (s * long).rounded() > Float(maxLongSide) { s = Float(maxLongSide) / long }
-        return s
+        let short = Double(min(height, width)), long = Double(max(height, width))
+        var s = Double(shortSide) / short
+        if (s * long).rounded(.toNearestOrEven) > Double(maxLongSide) { s = Double(maxLongSide) / long }
+        return Float(s)
     }
 }

@@ -119,6 +119,27 @@ public final class VOCDataset: DatasetHeaders {
         return d
     }
 
+    /// Every object class name in the split's annotations (as `parseAnnotation` reads them: lower
+    /// case, trimmed), sorted: the class list of `dataset import-voc --classes auto`.
+    public static func classNames(inAnnotationsOf directory: String, split: String = "trainval") throws -> [String] {
+        let listPath = directory + "/ImageSets/Main/\(split).txt"
+        guard let data = FileManager.default.contents(atPath: listPath) else {
+            throw FormatError(file: listPath, "cannot read the image set '\(split)' (expected ImageSets/Main/\(split).txt)")
+        }
+        var names = Set<String>()
+        for id in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap({ $0.split(whereSeparator: \.isWhitespace).first }) {
+            let file = directory + "/Annotations/\(id).xml"
+            guard let xml = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the annotation") }
+            let reader = AnnotationReader()
+            let parser = XMLParser(data: xml)
+            parser.delegate = reader
+            guard parser.parse() else { throw FormatError(file: file, location: "line \(parser.lineNumber)", "not well-formed XML") }
+            for o in reader.objects { names.insert(o.name.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        guard !names.isEmpty else { throw FormatError(file: directory, "no object in the '\(split)' annotations to take class names from") }
+        return names.sorted()
+    }
+
     /// Parses one annotation file: `object` elements with `name`, `difficult` and `bndbox`
     /// (`part` sub-objects of the person layout are ignored).
     public static func parseAnnotation(_ file: String, id: String, classes: [String: Int]) throws -> Annotation {
@@ -204,12 +225,16 @@ public enum Datasets {
 
     /// Imports a Pascal-VOC image set into a store at `output`; returns the store's digest.
     @discardableResult
-    public static func importVOC(directory: String, split: String = "trainval", to output: String,
+    /// `classes`: the object class names in label order (background is added first); nil for the
+    /// 20 VOC classes. See `VOCDataset.classNames(inAnnotationsOf:split:)` for "auto".
+    public static func importVOC(directory: String, split: String = "trainval", classes: [String]? = nil, to output: String,
                                  progress: ((Int, Int) -> Void)? = nil) throws -> String {
-        let voc = try VOCDataset(directory: directory, split: split)
+        let names = classes.map { [DatasetStore.background] + $0 } ?? VOCDataset.vocClassNames
+        let voc = try VOCDataset(directory: directory, split: split, classNames: names)
         var provenance = Provenance(operation: "dataset-import-voc")
         provenance.inputs = [.init(label: "voc", path: directory, digest: voc.digest)]
-        provenance.settings = [("split", .string(split)), ("images", .int(voc.count))]
+        provenance.settings = [("split", .string(split)), ("images", .int(voc.count)),
+                               ("classes", .array(names.dropFirst().map { .string($0) }))]
         return try DatasetStore.write(voc, to: output, provenance: provenance) { progress?($0, voc.count) }
     }
 }
