@@ -21,7 +21,7 @@ public enum TrainRCNN {
 
     /// `rpnModel`: the RPN the proposals should come from; a proposals file from another model is refused.
     public static func run(initPath: String, proposals: String, freeze: FreezeSpec?, dataset: DetectionDataset, config: StageConfig,
-                           output: String, rpnModel: String? = nil) throws -> TrainRPN.Result {
+                           output: String, rpnModel: String? = nil, dump: BatchDump? = nil) throws -> TrainRPN.Result {
         let set = try ProposalSet.read(path: proposals)
         if let rpnModel {
             let digest = try Formats.load(path: rpnModel).rootDigest
@@ -71,6 +71,7 @@ public enum TrainRCNN {
                                                                                                          updatesPerEpoch: updatesPerEpoch),
                                                     factor: config.lrFactor),
                       momentum: Float(config.momentum), wd: Float(config.wd), clipGradient: Float(config.clipGradient))
+        try dump?.start(stage: "rcnn", params: net.params, config: config, sgd: sgd, extra: ["classes": classes])
         var sampler = SeededSubsampler(seed: seed &+ 4)
         var order = SeededGenerator(seed: seed &+ 5)
         let landscape = entries.map(\.landscape)
@@ -106,6 +107,14 @@ public enum TrainRCNN {
                 images += batch.count
                 let n = labels.count
                 guard n > 0 else { continue }
+                if let dump {
+                    // As ROIIter feeds them: (images, rois per image, …).
+                    let b = batch.count
+                    try dump.batch(step, [("data", BatchOrder.stack(blobs)), ("rois", Blob(shape: [b, n / b, 5], data: rois)),
+                                          ("label", Blob(shape: [b, n / b], data: labels)),
+                                          ("bbox_target", Blob(shape: [b, n / b, 4 * classes], data: targets)),
+                                          ("bbox_weight", Blob(shape: [b, n / b, 4 * classes], data: weights))])
+                }
                 net.params.zeroGrads()
                 let l = net.forwardBackward(data: BatchOrder.stack(blobs), rois: Blob(shape: [n, 5], data: rois), label: labels,
                                             bboxTarget: Blob(shape: [n, 4 * classes], data: targets),
@@ -118,6 +127,9 @@ public enum TrainRCNN {
                     l1.update(bboxLoss: l.bboxLoss.data, label: labels)
                     watch.count(labels.map(Int.init), classes: classes)
                     return [acc, logLoss, l1]
+                }
+                if try dump?.finished(after: step, params: net.params) == true {
+                    return TrainRPN.Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]), imagesPerSecond: 0)
                 }
             }
             let path = StageSupport.epochPath(output, epoch)

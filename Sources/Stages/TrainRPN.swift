@@ -19,7 +19,7 @@ public enum TrainRPN {
 
     /// `keepHeads`: keep rpn_* from the init file instead of re-drawing them as the reference does.
     public static func run(initPath: String, freeze: FreezeSpec?, dataset: DetectionDataset, config: StageConfig,
-                           output: String, keepHeads: Bool = false) throws -> Result {
+                           output: String, keepHeads: Bool = false, dump: BatchDump? = nil) throws -> Result {
         let def = try StageSupport.definition(config, classes: dataset.classNames.count)
         let net = RPNNetwork(def)
         let initial = try Formats.load(path: initPath)
@@ -49,6 +49,7 @@ public enum TrainRPN {
         targetConfig.fgFraction = config.rpnFgFraction
         targetConfig.positiveOverlap = config.rpnPositiveOverlap
         targetConfig.negativeOverlap = config.rpnNegativeOverlap
+        try dump?.start(stage: "rpn", params: net.params, config: config, sgd: sgd)
         var sampler = SeededSubsampler(seed: seed &+ 1)
         var order = SeededGenerator(seed: seed &+ 2)
         let log = try StageLog(stage: "train-rpn", path: output + ".log.jsonl")
@@ -71,6 +72,8 @@ public enum TrainRPN {
                 let t = assignAnchor(featureHeight: fh, featureWidth: fw, gtBoxes: gt, imInfo: (Double(h), Double(w), Double(scale)),
                                      scales: config.anchorScales, ratios: config.anchorRatios, config: targetConfig, sampler: &sampler)
                 let shape = [1, 4 * def.anchors, fh, fw]
+                try dump?.batch(step, [("data", data), ("label", Blob(shape: [1, t.label.count], data: t.label)),
+                                       ("bbox_target", Blob(shape: shape, data: t.bboxTarget)), ("bbox_weight", Blob(shape: shape, data: t.bboxWeight))])
                 net.params.zeroGrads()
                 let l = net.forwardBackward(data: data, label: t.label, bboxTarget: Blob(shape: shape, data: t.bboxTarget),
                                             bboxWeight: Blob(shape: shape, data: t.bboxWeight), bboxGradScale: 1 / Float(config.rpnBatchSize))
@@ -81,6 +84,9 @@ public enum TrainRPN {
                     l1.update(bboxLoss: l.bboxLoss.data, bboxWeight: t.bboxWeight)
                     watch.count(t.label.map { Int($0) }, classes: 2)
                     return [acc, logLoss, l1]
+                }
+                if try dump?.finished(after: step, params: net.params) == true {
+                    return Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]), imagesPerSecond: 0)
                 }
             }
             let path = StageSupport.epochPath(output, epoch)

@@ -145,13 +145,14 @@ struct TrainCommand: ParsableCommand {
         @Flag(help: "Keep rpn_* from the init file instead of re-drawing them.") var keepHeads = false
         @Option(name: [.short, .customLong("output")], help: "Output checkpoint.") var output: String
         @OptionGroup var stage: StageOptions
+        @OptionGroup var replay: ReplayOptions
 
         func run() throws {
             let config = try stage.resolve()
             let dataset = try openDataset(data, split: split)
             let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
             let r = try TrainRPN.run(initPath: `init`, freeze: spec, dataset: dataset, config: config,
-                                     output: output, keepHeads: keepHeads)
+                                     output: output, keepHeads: keepHeads, dump: replay.dump)
             Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
                        + String(format: "; %.1f images/s", r.imagesPerSecond))
         }
@@ -174,17 +175,33 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "VOC split.") var split = "trainval"
         @Option(name: [.short, .customLong("output")], help: "Output checkpoint.") var output: String
         @OptionGroup var stage: StageOptions
+        @OptionGroup var replay: ReplayOptions
 
         func run() throws {
             let config = try stage.resolve()
             let dataset = try openDataset(data, split: split)
             let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
             let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: spec, dataset: dataset,
-                                      config: config, output: output, rpnModel: rpnModel)
+                                      config: config, output: output, rpnModel: rpnModel, dump: replay.dump)
             Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
                        + String(format: "; %.1f images/s", r.imagesPerSecond))
         }
     }
+}
+
+/// Writing a stage's batches for replay in another framework (Stages.BatchDump).
+struct ReplayOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Also write every update's inputs, the starting and the final parameters to DIR (for replaying the stage in MXNet).",
+                               valueName: "DIR"))
+    var dumpBatches: String?
+    @Option(help: "Stop after this many updates (with --dump-batches; no checkpoint is written).") var maxUpdates: Int?
+
+    func validate() throws {
+        if maxUpdates != nil && dumpBatches == nil { throw ValidationError("--max-updates goes with --dump-batches") }
+        if let m = maxUpdates, m < 1 { throw ValidationError("--max-updates must be at least 1") }
+    }
+
+    var dump: BatchDump? { dumpBatches.map { BatchDump(directory: $0, maxUpdates: maxUpdates) } }
 }
 
 struct ProposeCommand: ParsableCommand {
