@@ -35,6 +35,8 @@ import time
 NETS = {
     "vgg16": {"blocks": (64, 128, 256, 512, 512), "rpn": 512, "fc": 4096, "classes": 21},
     "tiny-vgg": {"blocks": (4, 8, 8, 16, 16), "rpn": 16, "fc": 32, "classes": 4},
+    # ParamKit's `tiny-vgg --width 4`: a mid-size VGG layout.
+    "tiny-vgg-w4": {"blocks": (16, 32, 32, 64, 64), "rpn": 64, "fc": 128, "classes": 4},
 }
 CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
 NUM_ANCHORS = 9
