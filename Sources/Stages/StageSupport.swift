@@ -160,8 +160,11 @@ public final class StageLog {
         }
     }
 
+    /// One JSON line: `"stage"` (this log's stage, unless the fields name one themselves, as the
+    /// pipeline's log does for each of its stages) and the fields, every key once.
     func record(_ fields: [(String, JSON)]) {
-        handle?.write(Data((JSON.object([("stage", .string(stage))] + fields).compact + "\n").utf8))
+        let own: [(String, JSON)] = fields.contains { $0.0 == "stage" } ? [] : [("stage", .string(stage))]
+        handle?.write(Data((JSON.object(own + fields).compact + "\n").utf8))
     }
 
     /// "train-rpn epoch 2/8 [=====>    ] 120/256 RPNAcc=0.91 … 35.2 img/s ETA 4s"

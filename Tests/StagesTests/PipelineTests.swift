@@ -103,6 +103,10 @@ struct PipelineTests {
         #expect(fifth.first { $0.stage == "props1" }?.reason.contains("differs") == true)
         let log = try String(contentsOfFile: run + "/pipeline.log.jsonl", encoding: .utf8)
         #expect(log.contains("\"action\":\"skip\"") || log.contains("\"action\": \"skip\""))
+        // Every line names its stage once (a key twice is read differently by different parsers).
+        for line in log.split(separator: "\n") {
+            #expect(line.components(separatedBy: "\"stage\"").count == 2, "\(line)")
+        }
     }
 
     @Test func badPipelineFilesAreRefusedNamingTheStage() throws {
