@@ -148,6 +148,9 @@ public final class StageLog {
     let stage: String
     let start = Date()
     let interactive = isatty(2) != 0
+    /// Seconds between progress lines when stderr is not a terminal.
+    static let quietInterval = 30.0
+    var lastPlainLine = 0.0
 
     init(stage: String, path: String?) throws {
         self.stage = stage
@@ -167,16 +170,25 @@ public final class StageLog {
         handle?.write(Data((JSON.object(own + fields).compact + "\n").utf8))
     }
 
-    /// "train-rpn epoch 2/8 [=====>    ] 120/256 RPNAcc=0.91 … 35.2 img/s ETA 4s"
+    /// "train-rpn epoch 2/8 [=====>    ] 120/256 RPNAcc=0.91 … 35.2 updates/s ETA 4s" on a terminal
     func progress(epoch: Int, epochs: Int, step: Int, steps: Int, metrics: String) {
-        guard interactive else { return }
         let elapsed = Date().timeIntervalSince(start)
+        guard interactive else {
+            // Not a terminal (a log file, CI): a plain line every `quietInterval` seconds.
+            guard elapsed - lastPlainLine >= StageLog.quietInterval else { return }
+            lastPlainLine = elapsed
+            let done = Double((epoch - 1) * steps + step), rate = done / max(elapsed, 1e-9)
+            let eta = (Double(epochs * steps) - done) / max(rate, 1e-9)
+            FileHandle.standardError.write(Data(String(format: "%@ epoch %d/%d step %d/%d %@ %.1f updates/s ETA %.0fs\n",
+                                                       stage, epoch, epochs, step, steps, metrics, rate, eta).utf8))
+            return
+        }
         let done = Double((epoch - 1) * steps + step)
         let rate = done / max(elapsed, 1e-9)
         let eta = (Double(epochs * steps) - done) / max(rate, 1e-9)
         let width = 20, filled = steps > 0 ? width * step / steps : width
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        FileHandle.standardError.write(Data(String(format: "\r%@ epoch %d/%d [%@] %d/%d %@ %.1f img/s ETA %.0fs\u{1B}[K",
+        FileHandle.standardError.write(Data(String(format: "\r%@ epoch %d/%d [%@] %d/%d %@ %.1f updates/s ETA %.0fs\u{1B}[K",
                                                    stage, epoch, epochs, bar, step, steps, metrics, rate, eta).utf8))
         if step == steps { FileHandle.standardError.write(Data("\n".utf8)) }
     }

@@ -36,7 +36,12 @@ enum Render {
         }.joined(separator: "\n")
     }
 
-    static func out(_ s: String) { print(s) }
+    /// A line on stdout, flushed at once: when stdout is a file or a pipe a long run's lines appear
+    /// as they happen, not when the process ends.
+    static func out(_ s: String) {
+        print(s)
+        fflush(nil)
+    }
 
     static func warn(_ s: String) {
         FileHandle.standardError.write(Data("paramkit: warning: \(s)\n".utf8))
