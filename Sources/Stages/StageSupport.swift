@@ -150,7 +150,7 @@ public final class StageLog {
     let interactive = isatty(2) != 0
     /// Seconds between progress lines when stderr is not a terminal.
     static let quietInterval = 30.0
-    var lastPlainLine = 0.0
+    var lastPlainLine = -StageLog.quietInterval   // the first update is reported at once
 
     init(stage: String, path: String?) throws {
         self.stage = stage
