@@ -1,0 +1,132 @@
+"""Whole training stages: ParamKit's `train rpn` / `train rcnn` against an MXNet 1.9.1 Module trained
+on exactly the same batches, in one run on this machine.
+
+    .venv-interop/bin/python bench/stages.py [--width 4] [--images 100] [--height 224] [--image-width 300]
+                                            [--updates 60] [--threads 2]
+
+For each stage (RPN and R-CNN, FIXED_PARAMS and FIXED_PARAMS_SHARED) on a synthetic set and a
+He-initialised `tiny-vgg --width W` (W = 4: conv widths 16/32/32/64/64, fc 128, a mid-size VGG):
+- ParamKit: one whole epoch of the stage through the CLI, everything included (reading and
+  resizing images, anchor targets or roi sampling, forward, backward, SGD, logging, the epoch's
+  checkpoint); images per second as the stage reports it.
+- MXNet: `train … --dump-batches DIR --max-updates N` writes the first N updates' inputs; an MXNet
+  Module on the reference symbol (bench/mx_train_step.py) with the same frozen set and optimiser
+  trains on them, timed per update after 3 warm-ups (forward, backward, update, waitall; no data
+  loading at all, which favours MXNet). Images per second = images per update / median time.
+The Markdown table goes to stdout with the CPU, kernel ISA and thread settings.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+STAGES = [("rpn", "FIXED_PARAMS"), ("rpn", "FIXED_PARAMS_SHARED"), ("rcnn", "FIXED_PARAMS"), ("rcnn", "FIXED_PARAMS_SHARED")]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--width", type=int, default=4, help="tiny-vgg channel multiplier (default 4)")
+    p.add_argument("--images", type=int, default=100, help="synthetic images (flipped copies double them)")
+    p.add_argument("--height", type=int, default=224)
+    p.add_argument("--image-width", type=int, default=300)
+    p.add_argument("--updates", type=int, default=60, help="updates MXNet replays (3 of them warm-up)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bin", default=os.environ.get("PARAMKIT_BIN", str(REPO / ".build/release/paramkit")))
+    return p.parse_args()
+
+
+def run(cmd, env=None):
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{proc.stderr}")
+    return proc.stdout
+
+
+def mxnet_replay(dump, threads):
+    """Median ms per update of an MXNet Module over the dumped batches (in a child process, so its
+    thread settings are its own)."""
+    code = r"""
+import json, statistics, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[2]); sys.path.insert(0, sys.argv[3])
+import mxnet as mx
+import mx_train_step as mts
+from test_stage_parity import load, network_of
+dump = Path(sys.argv[1])
+meta = json.loads((dump / "meta.json").read_text())
+mts.NETS["replay"] = network_of(meta)
+stage = meta["stage"]
+sym = mts.rpn_symbol(mx, "replay") if stage == "rpn" else mts.rcnn_symbol(mx, "replay", dropout=meta["dropout"] > 0)
+data_names = ["data"] if stage == "rpn" else ["data", "rois"]
+label_names = ["label", "bbox_target", "bbox_weight"]
+batches = [load(p) for p in sorted(dump.glob("batch-*.params"))]
+mod = mx.mod.Module(sym, data_names=data_names, label_names=label_names, context=mx.cpu(),
+                    fixed_param_names=meta["fixed_param_names"])
+b0 = batches[0]
+mod.bind(data_shapes=[(n, b0[n].shape) for n in data_names], label_shapes=[(n, b0[n].shape) for n in label_names])
+start = load(dump / "params-0000.params")
+mod.init_params(arg_params={k: v for k, v in start.items() if k in sym.list_arguments()}, aux_params={})
+mod.init_optimizer(optimizer="sgd", optimizer_params=dict(meta["optimizer"]))
+times = []
+for i, b in enumerate(batches):
+    t0 = time.perf_counter()
+    mod.forward(mx.io.DataBatch(data=[b[n] for n in data_names], label=[b[n] for n in label_names],
+                                provide_data=[mx.io.DataDesc(n, b[n].shape) for n in data_names],
+                                provide_label=[mx.io.DataDesc(n, b[n].shape) for n in label_names]), is_train=True)
+    mod.backward(); mod.update(); mx.nd.waitall()
+    if i >= 3: times.append((time.perf_counter() - t0) * 1e3)
+print(json.dumps({"median_ms": statistics.median(times), "images_per_update": int(b0["data"].shape[0]), "updates": len(times)}))
+"""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MXNET_CPU_WORKER_NTHREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads))
+    out = run([sys.executable, "-c", code, dump, BENCH, REPO / "tools" / "interop"], env=env)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    a = parse_args()
+    pk = a.bin
+    isa = subprocess.run([str(REPO / "tools/isa.sh"), "--describe"], capture_output=True, text=True).stdout.strip()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="paramkit-stages-") as tmp:
+        d = Path(tmp)
+        run([pk, "dataset", "synth", "--images", a.images, "--size", a.height, "--width", a.image_width, "--classes", 3,
+             "--seed", 41, "-o", d / "train.h5"])
+        run([pk, "init", "--network", "tiny-vgg", "--width", a.width, "--pretrained", "none", "--classes", 4, "--seed", 1,
+             "-o", d / "init.h5"])
+        scale, longest = min(a.height, a.image_width), max(a.height, a.image_width)
+        (d / "c.yaml").write_text(f"network: tiny-vgg\nwidth: {a.width}\nscale: {scale}\nmax_size: {longest}\n"
+                                  "anchor_scales: [2, 4, 8]\nrpn_min_size: 4\nepochs: 1\nlr_steps: []\ndropout: 0\n")
+        common = ["--data", d / "train.h5", "--config", d / "c.yaml", "--threads", a.threads]
+        run([pk, "propose", "--model", d / "init.h5", "--data", d / "train.h5", "--config", d / "c.yaml", "-o", d / "p.h5"])
+        for stage, freeze in STAGES:
+            extra = ["--proposals", d / "p.h5"] if stage == "rcnn" else []
+            base = [pk, "train", stage, "--init", d / "init.h5", "--freeze", freeze, *extra]
+            t0 = time.perf_counter()
+            out = run([*base, *common, "-o", d / f"{stage}.h5"])
+            wall = time.perf_counter() - t0
+            ips = float(out.rsplit(";", 1)[1].split()[0])
+            dump = d / f"dump-{stage}-{freeze}"
+            run([*base, *common, "-o", d / f"{stage}-dump.h5", "--dump-batches", dump, "--max-updates", a.updates])
+            mx = mxnet_replay(dump, a.threads)
+            mx_ips = mx["images_per_update"] / (mx["median_ms"] / 1e3)
+            rows.append((stage, freeze, ips, wall, mx["median_ms"], mx_ips))
+    print(f"- command: `{' '.join(sys.argv)}`")
+    print(f"- {isa}; threads {a.threads}; tiny-vgg --width {a.width} at {a.height}×{a.image_width}, "
+          f"{2 * a.images} training entries (flipped), 1 epoch; dropout off on both sides")
+    print()
+    print("| stage | freeze | ParamKit whole stage img/s (wall s) | MXNet Module on the same batches: ms/update, img/s | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for stage, freeze, ips, wall, ms, mx_ips in rows:
+        print(f"| train {stage} | {freeze} | {ips:.1f} ({wall:.1f}) | {ms:.1f}, {mx_ips:.1f} | {ips / mx_ips:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
