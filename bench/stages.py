@@ -53,40 +53,16 @@ def mxnet_replay(dump, threads):
     """Median ms per update of an MXNet Module over the dumped batches (in a child process, so its
     thread settings are its own)."""
     code = r"""
-import json, statistics, sys, time
-from pathlib import Path
-sys.path.insert(0, sys.argv[2]); sys.path.insert(0, sys.argv[3])
-import mxnet as mx
-import mx_train_step as mts
-from test_stage_parity import load, network_of
-dump = Path(sys.argv[1])
-meta = json.loads((dump / "meta.json").read_text())
-mts.NETS["replay"] = network_of(meta)
-stage = meta["stage"]
-sym = mts.rpn_symbol(mx, "replay") if stage == "rpn" else mts.rcnn_symbol(mx, "replay", dropout=meta["dropout"] > 0)
-data_names = ["data"] if stage == "rpn" else ["data", "rois"]
-label_names = ["label", "bbox_target", "bbox_weight"]
-batches = [load(p) for p in sorted(dump.glob("batch-*.params"))]
-mod = mx.mod.Module(sym, data_names=data_names, label_names=label_names, context=mx.cpu(),
-                    fixed_param_names=meta["fixed_param_names"])
-b0 = batches[0]
-mod.bind(data_shapes=[(n, b0[n].shape) for n in data_names], label_shapes=[(n, b0[n].shape) for n in label_names])
-start = load(dump / "params-0000.params")
-mod.init_params(arg_params={k: v for k, v in start.items() if k in sym.list_arguments()}, aux_params={})
-mod.init_optimizer(optimizer="sgd", optimizer_params=dict(meta["optimizer"]))
-times = []
-for i, b in enumerate(batches):
-    t0 = time.perf_counter()
-    mod.forward(mx.io.DataBatch(data=[b[n] for n in data_names], label=[b[n] for n in label_names],
-                                provide_data=[mx.io.DataDesc(n, b[n].shape) for n in data_names],
-                                provide_label=[mx.io.DataDesc(n, b[n].shape) for n in label_names]), is_train=True)
-    mod.backward(); mod.update(); mx.nd.waitall()
-    if i >= 3: times.append((time.perf_counter() - t0) * 1e3)
-print(json.dumps({"median_ms": statistics.median(times), "images_per_update": int(b0["data"].shape[0]), "updates": len(times)}))
+import json, statistics, sys
+sys.path.insert(0, sys.argv[2])
+from mx_replay import replay
+_, _, _, shapes, times = replay(sys.argv[1])
+print(json.dumps({"median_ms": statistics.median(times[3:]), "updates": len(times) - 3,
+                  "images_per_update": max(s[0] for s in shapes)}))
 """
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MXNET_CPU_WORKER_NTHREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads))
-    out = run([sys.executable, "-c", code, dump, BENCH, REPO / "tools" / "interop"], env=env)
+    out = run([sys.executable, "-c", code, dump, BENCH], env=env)
     return json.loads(out.strip().splitlines()[-1])
 
 

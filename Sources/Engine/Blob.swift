@@ -138,10 +138,6 @@ public enum Threads {
     /// Selects the GEMM; `.native` means OpenBLAS on the generic ISA (see `gemm`).
     public static func setGemm(_ backend: GemmBackend) { gemmPreference = backend }
 
-    /// The ISA and GEMM in one line, for logs and test output ("avx512 kernels, native sgemm, CPU: …").
-    public static var kernelSummary: String {
-        "kernels \(KernelISA.current) (best on this CPU: \(KernelISA.best)), sgemm \(gemm == .native ? "ParamKit \(KernelISA.current)" : "OpenBLAS")"
-    }
 
     public static func set(_ n: Int) {
         count = max(1, n)

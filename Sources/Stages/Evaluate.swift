@@ -42,7 +42,7 @@ public enum Evaluate {
                 truth[l].append(VOCGroundTruth(imageID: image.id, box: [Double(b.x1), Double(b.y1), Double(b.x2), Double(b.y2)], difficult: d))
             }
             let (data, scale, h, w) = pre.blob(image, flip: false)
-            let (boxes, _) = try Propose.proposals(rpn, image: image, pre: pre, config: pc, forDetection: true)
+            let (boxes, _) = Propose.proposalRows(rpn, data: data, height: h, width: w, scale: scale, config: pc)
             let n = boxes.count / 4
             guard n > 0 else { continue }
             let rois = Blob(shape: [n, 5], data: (0..<n).flatMap { k in [0] + (0..<4).map { boxes[4 * k + $0] } })

@@ -46,14 +46,12 @@ public enum Propose {
                       imagesPerSecond: Double(dataset.count) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
-    /// One image's proposals in original pixels with positive scores (generate_proposals, thresh 0).
-    /// The Proposal op's rows for one image. For the proposals file (generate_proposals, thresh 0):
-    /// rows scored > 0, in original-image pixels. `forDetection`: every row, in the scaled image's
-    /// pixels, as im_detect feeds the test network's rois to the R-CNN (the −1-scored padding and
-    /// small-box rows included).
-    static func proposals(_ net: RPNNetwork, image: DetectionImage, pre: Preprocess, config: ProposalConfig,
-                          forDetection: Bool = false) throws -> ([Float], [Float]) {
-        let (data, scale, h, w) = pre.blob(image, flip: false)
+    /// The Proposal op's rows for one image as the test network outputs them: boxes in the scaled
+    /// image's pixels and scores, the −1-scored padding and small-box rows included (im_detect feeds
+    /// all of them to the R-CNN).
+    /// `data` is the preprocessed image (`Preprocess.blob`), h × w at `scale`.
+    static func proposalRows(_ net: RPNNetwork, data: Blob, height h: Int, width w: Int, scale: Float,
+                             config: ProposalConfig) -> (boxes: [Float], scores: [Float]) {
         let (prob, delta) = net.predict(data)
         let r = prob.data.withUnsafeBufferPointer { p in
             delta.data.withUnsafeBufferPointer { d in
@@ -61,7 +59,13 @@ public enum Propose {
                              imInfo: (Float(h), Float(w), scale), config: config)
             }
         }
-        if forDetection { return (r.boxes, r.scores) }
+        return (r.boxes, r.scores)
+    }
+
+    /// One image's proposals in original pixels with positive scores (generate_proposals, thresh 0).
+    static func proposals(_ net: RPNNetwork, image: DetectionImage, pre: Preprocess, config: ProposalConfig) throws -> ([Float], [Float]) {
+        let (data, scale, h, w) = pre.blob(image, flip: false)
+        let r = proposalRows(net, data: data, height: h, width: w, scale: scale, config: config)
         var boxes: [Float] = [], scores: [Float] = []
         for k in 0..<r.scores.count where r.scores[k] > 0 {
             for j in 0..<4 { boxes.append(r.boxes[4 * k + j] / scale) }

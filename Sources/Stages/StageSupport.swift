@@ -171,25 +171,23 @@ public final class StageLog {
     }
 
     /// "train-rpn epoch 2/8 [=====>    ] 120/256 RPNAcc=0.91 … 35.2 updates/s ETA 4s" on a terminal
+    /// Elsewhere (a log file, CI) a plain line at the first update and then every `quietInterval` s.
     func progress(epoch: Int, epochs: Int, step: Int, steps: Int, metrics: String) {
         let elapsed = Date().timeIntervalSince(start)
-        guard interactive else {
-            // Not a terminal (a log file, CI): a plain line every `quietInterval` seconds.
+        if !interactive {
             guard elapsed - lastPlainLine >= StageLog.quietInterval else { return }
             lastPlainLine = elapsed
-            let done = Double((epoch - 1) * steps + step), rate = done / max(elapsed, 1e-9)
-            let eta = (Double(epochs * steps) - done) / max(rate, 1e-9)
-            FileHandle.standardError.write(Data(String(format: "%@ epoch %d/%d step %d/%d %@ %.1f updates/s ETA %.0fs\n",
-                                                       stage, epoch, epochs, step, steps, metrics, rate, eta).utf8))
-            return
         }
-        let done = Double((epoch - 1) * steps + step)
-        let rate = done / max(elapsed, 1e-9)
+        let done = Double((epoch - 1) * steps + step), rate = done / max(elapsed, 1e-9)
         let eta = (Double(epochs * steps) - done) / max(rate, 1e-9)
-        let width = 20, filled = steps > 0 ? width * step / steps : width
-        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        FileHandle.standardError.write(Data(String(format: "\r%@ epoch %d/%d [%@] %d/%d %@ %.1f updates/s ETA %.0fs\u{1B}[K",
-                                                   stage, epoch, epochs, bar, step, steps, metrics, rate, eta).utf8))
-        if step == steps { FileHandle.standardError.write(Data("\n".utf8)) }
+        let position: String
+        if interactive {
+            let width = 20, filled = steps > 0 ? width * step / steps : width
+            position = "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled) + "]"
+        } else {
+            position = "step"
+        }
+        let line = String(format: "%@ epoch %d/%d %@ %d/%d %@ %.1f updates/s ETA %.0fs", stage, epoch, epochs, position, step, steps, metrics, rate, eta)
+        FileHandle.standardError.write(Data((interactive ? "\r" + line + "\u{1B}[K" + (step == steps ? "\n" : "") : line + "\n").utf8))
     }
 }

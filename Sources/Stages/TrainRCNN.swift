@@ -129,7 +129,8 @@ public enum TrainRCNN {
                     return [acc, logLoss, l1]
                 }
                 if try dump?.finished(after: step, params: net.params) == true {
-                    return TrainRPN.Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]), imagesPerSecond: 0)
+                    return TrainRPN.Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]),
+                                           imagesPerSecond: Double(images) / max(Date().timeIntervalSince(started), 1e-9), stoppedAfterUpdates: step)
                 }
             }
             let path = StageSupport.epochPath(output, epoch)

@@ -15,6 +15,9 @@ public enum TrainRPN {
         public var metrics: [String: Double]
         /// Training images (flipped copies included) per second, checkpoint writes included.
         public var imagesPerSecond: Double
+        /// Set when a `BatchDump` with `maxUpdates` stopped the stage: no checkpoint was written
+        /// (`output` and `digest` name nothing).
+        public var stoppedAfterUpdates: Int? = nil
     }
 
     /// `keepHeads`: keep rpn_* from the init file instead of re-drawing them as the reference does.
@@ -32,7 +35,7 @@ public enum TrainRPN {
         // filter_roidb: an entry needs at least one (non-difficult) gt box.
         var entries: [(index: Int, flip: Bool)] = [], landscape: [Bool] = []
         for i in 0..<dataset.count {
-            let image = try dataset.image(i)
+            let image = try dataset.imageHeader(i)
             guard image.difficult.contains(false) else { continue }
             for flip in config.flip ? [false, true] : [false] {
                 entries.append((i, flip))
@@ -86,7 +89,8 @@ public enum TrainRPN {
                     return [acc, logLoss, l1]
                 }
                 if try dump?.finished(after: step, params: net.params) == true {
-                    return Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]), imagesPerSecond: 0)
+                    return Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]),
+                                  imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9), stoppedAfterUpdates: step)
                 }
             }
             let path = StageSupport.epochPath(output, epoch)

@@ -79,9 +79,9 @@ struct DatasetCommand: ParsableCommand {
             case let s where s.hasPrefix("@"):
                 let file = String(s.dropFirst())
                 guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw UsageError("\(file): cannot read the class list") }
-                list = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+                list = text.split(whereSeparator: \.isNewline).map { VOCDataset.normalisedName(String($0)) }.filter { !$0.isEmpty }
             default:
-                list = classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+                list = classes.split(separator: ",").map { VOCDataset.normalisedName(String($0)) }.filter { !$0.isEmpty }
             }
             if let list {
                 guard !list.isEmpty else { throw UsageError("--classes \(classes): no class names") }
@@ -153,8 +153,7 @@ struct TrainCommand: ParsableCommand {
             let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
             let r = try TrainRPN.run(initPath: `init`, freeze: spec, dataset: dataset, config: config,
                                      output: output, keepHeads: keepHeads, dump: replay.dump)
-            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
-                       + String(format: "; %.1f images/s", r.imagesPerSecond))
+            Render.trained(r, dump: replay.dump)
         }
     }
 
@@ -183,9 +182,18 @@ struct TrainCommand: ParsableCommand {
             let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
             let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: spec, dataset: dataset,
                                       config: config, output: output, rpnModel: rpnModel, dump: replay.dump)
-            Render.out("wrote \(r.output): digest \(r.digest); " + r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
-                       + String(format: "; %.1f images/s", r.imagesPerSecond))
+            Render.trained(r, dump: replay.dump)
         }
+    }
+}
+
+extension Render {
+    /// A training stage's one-line result: the checkpoint written, or where a --max-updates run stopped.
+    static func trained(_ r: TrainRPN.Result, dump: BatchDump?) {
+        let metrics = r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
+        let head = r.stoppedAfterUpdates.map { "stopped after \($0) updates (--max-updates), no checkpoint written; batches in \(dump?.directory ?? "")" }
+            ?? "wrote \(r.output): digest \(r.digest)"
+        out(head + "; " + metrics + String(format: "; %.1f images/s", r.imagesPerSecond))
     }
 }
 

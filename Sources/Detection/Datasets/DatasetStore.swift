@@ -40,6 +40,15 @@ public protocol DatasetHeaders: DetectionDataset {
     func header(_ index: Int) throws -> ImageHeader
 }
 
+extension DetectionDataset {
+    /// An image's size and annotations: without decoding it where the dataset provides headers
+    /// (VOC, stores), from the decoded image otherwise.
+    public func imageHeader(_ index: Int) throws -> ImageHeader {
+        if let h = self as? DatasetHeaders { return try h.header(index) }
+        return ImageHeader(try image(index))
+    }
+}
+
 public enum DatasetStore {
     public static let kind = "paramkit.dataset"
     public static let version = 1
@@ -56,12 +65,7 @@ public enum DatasetStore {
     @discardableResult
     public static func write(_ dataset: DetectionDataset, to path: String, provenance: Provenance,
                              progress: ((Int) -> Void)? = nil) throws -> String {
-        let headers: [ImageHeader]
-        if let h = dataset as? DatasetHeaders {
-            headers = try (0..<dataset.count).map { try h.header($0) }
-        } else {
-            headers = try (0..<dataset.count).map { ImageHeader(try dataset.image($0)) }
-        }
+        let headers = try (0..<dataset.count).map { try dataset.imageHeader($0) }
         return try write(headers: headers, classNames: dataset.classNames, to: path, provenance: provenance,
                          progress: progress) { try dataset.image($0) }
     }

@@ -49,13 +49,7 @@ public final class VOCDataset: DatasetHeaders {
         guard classNames.first == DatasetStore.background, classNames.count >= 2 else {
             throw UsageError("class names must start with \"\(DatasetStore.background)\" and name at least one class")
         }
-        let listPath = directory + "/ImageSets/Main/\(split).txt"
-        guard let data = FileManager.default.contents(atPath: listPath) else {
-            throw FormatError(file: listPath, "cannot read the image set '\(split)' (expected ImageSets/Main/\(split).txt)")
-        }
-        let ids = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap {
-            $0.split(whereSeparator: \.isWhitespace).first.map(String.init)
-        }
+        let ids = try VOCDataset.imageIDs(directory: directory, split: split)
         var index: [String: Int] = [:]
         for (i, name) in classNames.enumerated() where i > 0 { index[name] = i }
         annotations = try ids.map { try VOCDataset.parseAnnotation(directory + "/Annotations/\($0).xml", id: $0, classes: index) }
@@ -119,30 +113,19 @@ public final class VOCDataset: DatasetHeaders {
         return d
     }
 
-    /// Every object class name in the split's annotations (as `parseAnnotation` reads them: lower
-    /// case, trimmed), sorted: the class list of `dataset import-voc --classes auto`.
-    public static func classNames(inAnnotationsOf directory: String, split: String = "trainval") throws -> [String] {
+    /// The image ids of a split (ImageSets/Main/SPLIT.txt, first word of each line).
+    static func imageIDs(directory: String, split: String) throws -> [String] {
         let listPath = directory + "/ImageSets/Main/\(split).txt"
         guard let data = FileManager.default.contents(atPath: listPath) else {
             throw FormatError(file: listPath, "cannot read the image set '\(split)' (expected ImageSets/Main/\(split).txt)")
         }
-        var names = Set<String>()
-        for id in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap({ $0.split(whereSeparator: \.isWhitespace).first }) {
-            let file = directory + "/Annotations/\(id).xml"
-            guard let xml = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the annotation") }
-            let reader = AnnotationReader()
-            let parser = XMLParser(data: xml)
-            parser.delegate = reader
-            guard parser.parse() else { throw FormatError(file: file, location: "line \(parser.lineNumber)", "not well-formed XML") }
-            for o in reader.objects { names.insert(o.name.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap {
+            $0.split(whereSeparator: \.isWhitespace).first.map(String.init)
         }
-        guard !names.isEmpty else { throw FormatError(file: directory, "no object in the '\(split)' annotations to take class names from") }
-        return names.sorted()
     }
 
-    /// Parses one annotation file: `object` elements with `name`, `difficult` and `bndbox`
-    /// (`part` sub-objects of the person layout are ignored).
-    public static func parseAnnotation(_ file: String, id: String, classes: [String: Int]) throws -> Annotation {
+    /// An annotation file's XML, read (size and objects as written, names untouched).
+    private static func readXML(_ file: String) throws -> AnnotationReader {
         guard let data = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the annotation") }
         let reader = AnnotationReader()
         let parser = XMLParser(data: data)
@@ -151,9 +134,30 @@ public final class VOCDataset: DatasetHeaders {
             let err = parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown error"
             throw FormatError(file: file, location: "line \(parser.lineNumber)", "not well-formed XML: \(err)")
         }
+        return reader
+    }
+
+    /// A class name as annotations are matched against the class list: lower case, trimmed.
+    public static func normalisedName(_ name: String) -> String { name.lowercased().trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    /// Every object class name in the split's annotations, normalised and sorted: the class list of
+    /// `dataset import-voc --classes auto`.
+    public static func classNames(inAnnotationsOf directory: String, split: String = "trainval") throws -> [String] {
+        var names = Set<String>()
+        for id in try imageIDs(directory: directory, split: split) {
+            for o in try readXML(directory + "/Annotations/\(id).xml").objects { names.insert(normalisedName(o.name)) }
+        }
+        guard !names.isEmpty else { throw FormatError(file: directory, "no object in the '\(split)' annotations to take class names from") }
+        return names.sorted()
+    }
+
+    /// Parses one annotation file: `object` elements with `name`, `difficult` and `bndbox`
+    /// (`part` sub-objects of the person layout are ignored).
+    public static func parseAnnotation(_ file: String, id: String, classes: [String: Int]) throws -> Annotation {
+        let reader = try readXML(file)
         var a = Annotation(id: id, declaredHeight: reader.height, declaredWidth: reader.width, boxes: [], labels: [], difficult: [])
         for (k, o) in reader.objects.enumerated() {
-            let name = o.name.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
+            let name = normalisedName(o.name)
             guard let label = classes[name] else {
                 throw FormatError(file: file, location: "object \(k)", "unknown class '\(name)'")
             }
@@ -224,9 +228,9 @@ public enum Datasets {
     }
 
     /// Imports a Pascal-VOC image set into a store at `output`; returns the store's digest.
-    @discardableResult
     /// `classes`: the object class names in label order (background is added first); nil for the
     /// 20 VOC classes. See `VOCDataset.classNames(inAnnotationsOf:split:)` for "auto".
+    @discardableResult
     public static func importVOC(directory: String, split: String = "trainval", classes: [String]? = nil, to output: String,
                                  progress: ((Int, Int) -> Void)? = nil) throws -> String {
         let names = classes.map { [DatasetStore.background] + $0 } ?? VOCDataset.vocClassNames

@@ -1,0 +1,68 @@
+"""An MXNet 1.9.1 Module trained on the batches a ParamKit stage dumped (`paramkit train rpn|rcnn
+--dump-batches DIR`, Stages/BatchDump.swift): the reference symbol of bench/mx_train_step.py with the
+dump's widths, frozen set and optimiser, started from DIR/params-0000.params. Used by the stage
+parity test (tools/interop/test_stage_parity.py) and the stage bench (bench/stages.py).
+"""
+import json
+import time
+from pathlib import Path
+
+import mxnet as mx
+
+import mx_train_step as mts
+
+
+def load(path):
+    return {k: v for k, v in mx.nd.load(str(path)).items()}
+
+
+def network_of(meta):
+    """bench/mx_train_step.py's network entry for the widths in the dump (the RPN has no fc layers
+    and the R-CNN no rpn_conv; their entries then stay unused)."""
+    s = meta["shapes"]
+    return {"blocks": tuple(s[f"conv{b}_1_weight"][0] for b in range(1, 6)),
+            "rpn": s["rpn_conv_3x3_weight"][0] if "rpn_conv_3x3_weight" in s else 16,
+            "fc": s["fc6_weight"][0] if "fc6_weight" in s else 32,
+            "classes": s["cls_score_weight"][0] if "cls_score_weight" in s else meta.get("classes", 4)}
+
+
+def replay(dump):
+    """Trains on every batch in `dump` in order. Returns (meta, start params, params after as numpy,
+    input shapes seen, ms per update: forward, backward, update, waitall)."""
+    dump = Path(dump)
+    meta = json.loads((dump / "meta.json").read_text())
+    stage = meta["stage"]
+    mts.NETS["replay"] = network_of(meta)
+    assert meta["rpn_batch_size"] == mts.RPN_BATCH and meta["rcnn_batch_rois"] == mts.RCNN_ROIS, \
+        "the reference symbols' loss scales are 1/256 and 1/128"
+    sym = mts.rpn_symbol(mx, "replay") if stage == "rpn" else mts.rcnn_symbol(mx, "replay", dropout=meta["dropout"] > 0)
+    data_names = ["data"] if stage == "rpn" else ["data", "rois"]
+    label_names = ["label", "bbox_target", "bbox_weight"]
+    batches = [load(p) for p in sorted(dump.glob("batch-*.params"))]
+    assert batches, f"{dump}: no batch-*.params"
+    first = batches[0]
+    mod = mx.mod.Module(sym, data_names=data_names, label_names=label_names, context=mx.cpu(),
+                        fixed_param_names=meta["fixed_param_names"])
+    mod.bind(data_shapes=[(n, first[n].shape) for n in data_names], label_shapes=[(n, first[n].shape) for n in label_names],
+             for_training=True)
+    start = load(dump / "params-0000.params")
+    args = {k: v for k, v in start.items() if k in sym.list_arguments()}
+    missing = set(sym.list_arguments()) - set(args) - set(data_names) - set(label_names)
+    assert not missing, f"the dump lacks {sorted(missing)}"
+    mod.init_params(arg_params=args, aux_params={}, allow_missing=False)
+    steps = [s for s in meta["lr_steps_updates"] if s < len(batches)]
+    assert not steps, f"a learning-rate step inside the {len(batches)} updates ({steps}); the replay does not model it"
+    mod.init_optimizer(optimizer="sgd", optimizer_params=dict(meta["optimizer"]))
+    shapes, times = set(), []
+    for b in batches:
+        shapes.add(tuple(b["data"].shape))
+        t0 = time.perf_counter()
+        mod.forward(mx.io.DataBatch(data=[b[n] for n in data_names], label=[b[n] for n in label_names],
+                                    provide_data=[mx.io.DataDesc(n, b[n].shape) for n in data_names],
+                                    provide_label=[mx.io.DataDesc(n, b[n].shape) for n in label_names]), is_train=True)
+        mod.backward()
+        mod.update()
+        mx.nd.waitall()
+        times.append((time.perf_counter() - t0) * 1e3)
+    after, _ = mod.get_params()
+    return meta, start, {k: v.asnumpy() for k, v in after.items()}, shapes, times
