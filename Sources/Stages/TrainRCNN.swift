@@ -107,16 +107,17 @@ public enum TrainRCNN {
                 images += batch.count
                 let n = labels.count
                 guard n > 0 else { continue }
+                let data = BatchOrder.stack(blobs)
                 if let dump {
                     // As ROIIter feeds them: (images, rois per image, …).
                     let b = batch.count
-                    try dump.batch(step, [("data", BatchOrder.stack(blobs)), ("rois", Blob(shape: [b, n / b, 5], data: rois)),
+                    try dump.batch(step, [("data", data), ("rois", Blob(shape: [b, n / b, 5], data: rois)),
                                           ("label", Blob(shape: [b, n / b], data: labels)),
                                           ("bbox_target", Blob(shape: [b, n / b, 4 * classes], data: targets)),
                                           ("bbox_weight", Blob(shape: [b, n / b, 4 * classes], data: weights))])
                 }
                 net.params.zeroGrads()
-                let l = net.forwardBackward(data: BatchOrder.stack(blobs), rois: Blob(shape: [n, 5], data: rois), label: labels,
+                let l = net.forwardBackward(data: data, rois: Blob(shape: [n, 5], data: rois), label: labels,
                                             bboxTarget: Blob(shape: [n, 4 * classes], data: targets),
                                             bboxWeight: Blob(shape: [n, 4 * classes], data: weights),
                                             bboxGradScale: 1 / Float(config.rcnnBatchRois))
