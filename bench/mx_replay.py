@@ -26,9 +26,10 @@ def network_of(meta):
             "classes": s["cls_score_weight"][0] if "cls_score_weight" in s else meta.get("classes", 4)}
 
 
-def replay(dump):
-    """Trains on every batch in `dump` in order. Returns (meta, start params, params after as numpy,
-    input shapes seen, ms per update: forward, backward, update, waitall)."""
+def replay(dump, on_update=None):
+    """Trains on every batch in `dump` in order; `on_update(index, module, batch)` is called after each
+    update (outside the timing). Returns (meta, start params, params after as numpy, input shapes
+    seen, ms per update: forward, backward, update, waitall)."""
     dump = Path(dump)
     meta = json.loads((dump / "meta.json").read_text())
     stage = meta["stage"]
@@ -54,7 +55,7 @@ def replay(dump):
     assert not steps, f"a learning-rate step inside the {len(batches)} updates ({steps}); the replay does not model it"
     mod.init_optimizer(optimizer="sgd", optimizer_params=dict(meta["optimizer"]))
     shapes, times = set(), []
-    for b in batches:
+    for i, b in enumerate(batches):
         shapes.add(tuple(b["data"].shape))
         t0 = time.perf_counter()
         mod.forward(mx.io.DataBatch(data=[b[n] for n in data_names], label=[b[n] for n in label_names],
@@ -64,5 +65,7 @@ def replay(dump):
         mod.update()
         mx.nd.waitall()
         times.append((time.perf_counter() - t0) * 1e3)
+        if on_update:
+            on_update(i, mod, b)
     after, _ = mod.get_params()
     return meta, start, {k: v.asnumpy() for k, v in after.items()}, shapes, times
