@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "ParamKit", targets: ["ParamKit"]),
         .executable(name: "paramkit", targets: ["paramkit"]),
+        .executable(name: "paramkit-h5probe", targets: ["paramkit-h5probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,8 +25,14 @@ let package = Package(
         // compiled for generic x86-64, AVX2+FMA and AVX-512 (isa.c picks the copy at run time); built
         // optimised even in debug so the engine tests stay quick.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        // libhdf5 reading a possibly corrupt file's whole structure in a child process under a time and
+        // memory limit, so that a crash or a loop in libhdf5 becomes an error message.
+        .target(name: "CH5Probe", dependencies: ["CHDF5"]),
+        // The small program that child process runs (beside paramkit; without it the probe re-runs
+        // the calling program itself, which starts more slowly).
+        .executableTarget(name: "paramkit-h5probe", dependencies: ["CH5Probe"]),
         // Tensors, checkpoints, file formats and the checkpoint operations.
-        .target(name: "ParamKit", dependencies: ["CHDF5", .product(name: "Yams", package: "Yams")]),
+        .target(name: "ParamKit", dependencies: ["CHDF5", "CH5Probe", .product(name: "Yams", package: "Yams")]),
         // Float32 NCHW layers with forward/backward on OpenBLAS, the detection networks, SGD.
         .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS", "CKernels"]),
         // Anchors, box coding, targets, the Proposal op, NMS, roi sampling, VOC metrics.

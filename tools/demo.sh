@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 fixtures=${PARAMKIT_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
 tools/setup.sh >/dev/null
 swift build -c release --product paramkit 2>&1 | tail -1
+swift build -c release --product paramkit-h5probe 2>&1 | tail -1
 pk=.build/release/paramkit
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,6 +1,7 @@
 // A thin Swift layer over the HDF5 C library: owned ids, error stacks turned into messages,
 // string and integer attributes in both of h5py's string encodings, and link iteration.
 
+import CH5Probe
 import CHDF5
 import Foundation
 
@@ -14,6 +15,26 @@ enum H5 {
     }
 
     static var P: hid_t { ch5_p_default() }
+
+    /// Opens `path` read-only, after libhdf5 has read the file's whole structure in a child process
+    /// (`pk_h5_probe`): libhdf5 trusts a file's metadata, and a damaged object header or B-tree can
+    /// make it crash, loop or allocate without bound. In the child that becomes an error naming the
+    /// file; only a file the child read to the end is opened here. The child may take 10 s plus 1 s per
+    /// 50 MB, and 1 GiB plus 4× the file's size of memory.
+    static func openReadOnly(_ path: String) throws -> H5Object {
+        _ = initialised
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        var message = [CChar](repeating: 0, count: 512)
+        let verdict = pk_h5_probe(path, 10 + Double(size) / 50e6, Int64(1 << 30) + 4 * Int64(size), &message, message.count)
+        let text = String(cString: message)
+        switch verdict {
+        case PK_PROBE_OK: break
+        case PK_PROBE_CRASHED, PK_PROBE_TIMED_OUT: throw FormatError(file: path, "\(text): the file is damaged")
+        default: throw FormatError(file: path, text)
+        }
+        return H5Object(handle: try H5Handle(H5Fopen(path, ch5_acc_rdonly(), P), "not a readable HDF5 file", file: path,
+                                             closer: H5Fclose), file: path)
+    }
 
     /// The innermost messages of the current error stack, e.g. "H5Dopen2(): not found".
     static func stackText() -> String {
@@ -59,8 +80,30 @@ struct H5Object {
 
     func check(_ status: herr_t, _ what: @autoclosure () -> String) throws {
         guard status >= 0 else {
-            throw FormatError(file: file, "\(what()): \(H5.stackText())")
+            // libhdf5 reports a failed write(2) without its reason; a full disk or a size limit
+            // is the one the user can act on.
+            let io = [ENOSPC, EFBIG, EDQUOT, EIO].contains(errno) ? String(cString: strerror(errno)) + "; " : ""
+            throw FormatError(file: file, "\(what()): \(io)\(H5.stackText())")
         }
+    }
+
+    /// Bytes the dataset stores, clamped into Int (a damaged header can claim any 64-bit size).
+    var storageSize: Int { Int(clamping: H5Dget_storage_size(id)) }
+
+    /// The dataset's shape, refused when it has more than 32 dimensions, overflows, or claims more
+    /// elements than its stored bytes (plus 1 Mi for fill values) could hold: no giant allocation
+    /// from a small, damaged file.
+    func backedShape(at location: String) throws -> (shape: [Int], count: Int) {
+        let space = try H5Handle(H5Dget_space(id), "cannot read the shape of \(location)", file: file, closer: H5Sclose)
+        let ndim = Int(H5Sget_simple_extent_ndims(space.id))
+        guard ndim >= 0, ndim <= 32 else { throw FormatError(file: file, location: location, "dataset has \(ndim) dimensions") }
+        var dims = [hsize_t](repeating: 0, count: max(ndim, 1))
+        H5Sget_simple_extent_dims(space.id, &dims, nil)
+        let shape = dims.prefix(ndim).map { Int(clamping: $0) }
+        guard let count = Shape.elementCount(shape), count <= min(storageSize, Int.max - (1 << 20)) + (1 << 20) else {
+            throw FormatError(file: file, location: location, "dataset size is not backed by stored data")
+        }
+        return (shape, count)
     }
 
     // MARK: attributes
@@ -98,7 +141,7 @@ struct H5Object {
             defer { for p in ptrs { if let p { H5free_memory(p) } } }
             return ptrs.prefix(n).map { $0.map { String(cString: $0) } ?? "" }
         }
-        let size = Int(H5Tget_size(type.id))
+        let size = Int(clamping: H5Tget_size(type.id))
         guard size > 0, size <= 1 << 20 else { throw FormatError(file: file, location: location, "attribute '\(name)' has string size \(size)") }
         H5Tset_size(mem.id, size)
         H5Tset_strpad(mem.id, H5T_STR_NULLPAD)
@@ -216,7 +259,7 @@ enum H5Types {
 
     /// The dtype a dataset's type holds; `tagged` is the `dtype` attribute when present.
     static func dtype(of type: hid_t, tagged: String?, file: String, location: String) throws -> DType {
-        let size = Int(H5Tget_size(type))
+        let size = Int(clamping: H5Tget_size(type))
         let cls = H5Tget_class(type)
         func unsupported() -> FormatError {
             FormatError(file: file, location: location, "unsupported HDF5 type (class \(cls.rawValue), \(size) bytes)")
@@ -224,13 +267,27 @@ enum H5Types {
         let found: DType
         switch cls {
         case H5T_FLOAT:
+            // (sign bit, exponent position and size, mantissa position and size, exponent bias) of
+            // IEEE binary32, binary64 and binary16: data is read as exactly these, so anything
+            // else (a damaged or exotic type) is refused rather than misread.
+            let ieee: (DType, Int, Int, Int, Int, Int, Int)
             switch size {
-            case 4: found = .float32
-            case 8: found = .float64
-            case 2: found = .float16
+            case 4: ieee = (.float32, 31, 23, 8, 0, 23, 127)
+            case 8: ieee = (.float64, 63, 52, 11, 0, 52, 1023)
+            case 2: ieee = (.float16, 15, 10, 5, 0, 10, 15)
             default: throw unsupported()
             }
+            var spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0
+            H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize)
+            guard (spos, epos, esize, mpos, msize) == (ieee.1, ieee.2, ieee.3, ieee.4, ieee.5), Int(clamping: H5Tget_ebias(type)) == ieee.6,
+                  Int(clamping: H5Tget_precision(type)) == 8 * size, H5Tget_offset(type) == 0 else {
+                throw FormatError(file: file, location: location, "\(size)-byte float type is not IEEE 754 \(ieee.0.rawValue) (sign \(spos), exponent \(epos)+\(esize), mantissa \(mpos)+\(msize), bias \(H5Tget_ebias(type)))")
+            }
+            found = ieee.0
         case H5T_INTEGER:
+            guard Int(clamping: H5Tget_precision(type)) == 8 * size, H5Tget_offset(type) == 0 else {
+                throw FormatError(file: file, location: location, "\(size)-byte integer type uses \(H5Tget_precision(type)) bits at offset \(H5Tget_offset(type))")
+            }
             let signed = H5Tget_sign(type) == H5T_SGN_2
             switch (size, signed) {
             case (1, true): found = .int8

@@ -68,6 +68,7 @@ public final class HDF5Builder {
         H5Pset_create_intermediate_group(lcpl.id, 1)
         let dcpl = try H5Handle(H5Pcreate(ch5_p_dataset_create()), "H5Pcreate", file: tmp, closer: H5Pclose)
         H5Pset_fill_time(dcpl.id, H5D_FILL_TIME_NEVER)
+        H5Pset_obj_track_times(dcpl.id, false)   // no creation time in the file: equal content, equal bytes
         let ds = H5Object(handle: try H5Handle(H5Dcreate2(file.id, name, type.id, space.id, lcpl.id, dcpl.id, H5.P),
                                                "cannot create dataset \(name)", file: tmp, closer: H5Dclose), file: tmp)
         open[name] = (ds, shape, dtype)
@@ -144,8 +145,7 @@ public final class HDF5RowReader: @unchecked Sendable {
         _ = H5.initialised
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw FormatError(file: path, "no such file") }
-        file = H5Object(handle: try H5Handle(H5Fopen(path, ch5_acc_rdonly(), H5.P), "not a readable HDF5 file", file: path,
-                                             closer: H5Fclose), file: path)
+        file = try H5.openReadOnly(path)
     }
 
     /// The dataset's shape ([] for a scalar).
@@ -185,15 +185,7 @@ public final class HDF5RowReader: @unchecked Sendable {
             throw FormatError(file: path, location: name, "dataset is missing")
         }
         let ds = try file.openDataset(name)
-        let space = try H5Handle(H5Dget_space(ds.id), "cannot read the shape of \(name)", file: path, closer: H5Sclose)
-        let ndim = Int(H5Sget_simple_extent_ndims(space.id))
-        guard ndim >= 0, ndim <= 32 else { throw FormatError(file: path, location: name, "dataset has \(ndim) dimensions") }
-        var dims = [hsize_t](repeating: 0, count: max(ndim, 1))
-        H5Sget_simple_extent_dims(space.id, &dims, nil)
-        let shape = dims.prefix(ndim).map { Int(clamping: $0) }
-        guard let count = Shape.elementCount(shape), count <= Int(H5Dget_storage_size(ds.id)) + (1 << 20) else {
-            throw FormatError(file: path, location: name, "dataset size is not backed by stored data")
-        }
+        let (shape, _) = try ds.backedShape(at: name)
         datasets[name] = (ds, shape)
         return (ds, shape)
     }

@@ -12,8 +12,7 @@ public final class HDF5File {
         _ = H5.initialised
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw FormatError(file: path, "no such file") }
-        file = H5Object(handle: try H5Handle(H5Fopen(path, ch5_acc_rdonly(), H5.P), "not a readable HDF5 file", file: path,
-                                             closer: H5Fclose), file: path)
+        file = try H5.openReadOnly(path)
     }
 
     private func object(_ group: String) throws -> H5Object {
@@ -49,15 +48,7 @@ public final class HDF5File {
     public func dataset<T: HDF5Number>(_ path: String, as: T.Type = T.self) throws -> (shape: [Int], values: [T]) {
         _ = H5.initialised
         let ds = try file.openDataset(path)
-        let space = try H5Handle(H5Dget_space(ds.id), "cannot read the shape of \(path)", file: self.path, closer: H5Sclose)
-        let ndim = Int(H5Sget_simple_extent_ndims(space.id))
-        guard ndim >= 0, ndim <= 32 else { throw FormatError(file: self.path, location: path, "dataset has \(ndim) dimensions") }
-        var dims = [hsize_t](repeating: 0, count: max(ndim, 1))
-        H5Sget_simple_extent_dims(space.id, &dims, nil)
-        let shape = dims.prefix(ndim).map { Int(clamping: $0) }
-        guard let count = Shape.elementCount(shape), count <= Int(H5Dget_storage_size(ds.id)) + (1 << 20) else {
-            throw FormatError(file: self.path, location: path, "dataset size is not backed by stored data")
-        }
+        let (shape, count) = try ds.backedShape(at: path)
         var values = [T](repeating: T.zero, count: max(count, 1))
         try values.withUnsafeMutableBytes { buffer in
             try ds.check(H5Dread(ds.id, T.h5Type, ch5_s_all(), ch5_s_all(), H5.P, buffer.baseAddress), "cannot read \(path)")
