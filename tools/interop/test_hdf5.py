@@ -78,3 +78,58 @@ def test_paramkit_reads_h5py_fixture(paramkit, fixture_file, tmp_path):
     out = tmp_path / "out.params"
     paramkit("convert", fixture_file("tiny_vgg_rpn.h5"), out)
     assert_same(load_mx(out), load_mx(fixture_file("tiny_vgg_rpn-0001.params")), "tiny_vgg_rpn.h5 -> params")
+
+
+def _xxh64_text(value):
+    import xxhash
+    return "xxh64:" + xxhash.xxh64(value.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("part", ["provenance", "metadata"])
+def test_verify_notices_a_changed_provenance_or_metadata(paramkit, tmp_path, part):
+    """The provenance and metadata attributes carry their own digests (xxh64 of their text, checked
+    here with the xxhash package): changing either without its digest makes verify fail naming it."""
+    ck = tmp_path / "ck.h5"
+    paramkit("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 4, "--seed", 0, "-o", ck)
+    with h5py.File(ck, "r") as f:
+        for name in ("provenance", "metadata"):
+            text = f.attrs[name] if name in f.attrs else ""
+            assert f.attrs[name + "_digest"] == _xxh64_text(text), name
+    with h5py.File(ck, "r+") as f:
+        text = f.attrs[part]
+        edited = text.replace('"', "'", 1) if part == "provenance" else json.dumps({**json.loads(text), "classes": "edited"})
+        del f.attrs[part]
+        f.attrs[part] = edited
+    out = paramkit("verify", ck, expect=1).stdout
+    assert f"CHANGED {part}" in out, out
+    report = json.loads(paramkit("verify", "--json", ck, expect=1).stdout)
+    assert report["header_mismatched"] == [part] and report["header_checked"] is True
+
+
+def test_verify_says_when_a_file_has_no_header_digests(paramkit, tmp_path):
+    ck = tmp_path / "ck.h5"
+    paramkit("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 4, "--seed", 0, "-o", ck)
+    with h5py.File(ck, "r+") as f:
+        del f.attrs["provenance_digest"], f.attrs["metadata_digest"]
+    out = paramkit("verify", ck).stdout
+    assert "no provenance/metadata digests" in out, out
+    assert json.loads(paramkit("verify", "--json", ck).stdout)["header_checked"] is False
+
+
+def test_a_damaged_format_marker_is_not_read_as_a_plain_file(paramkit, tmp_path):
+    ck = tmp_path / "ck.h5"
+    paramkit("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 4, "--seed", 0, "-o", ck)
+    with h5py.File(ck, "r+") as f:
+        f.attrs["paramkit_$ormat"] = f.attrs["paramkit_format"]
+        del f.attrs["paramkit_format"]
+    err = paramkit("verify", ck, expect=2).stderr
+    assert "no paramkit_format attribute" in err, err
+
+
+def test_a_tensor_without_its_digest_fails_verify(paramkit, tmp_path):
+    ck = tmp_path / "ck.h5"
+    paramkit("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 4, "--seed", 0, "-o", ck)
+    with h5py.File(ck, "r+") as f:
+        del f["arg"]["conv1_1_bias"].attrs["digest"]
+    out = paramkit("verify", ck, expect=1).stdout
+    assert "CHANGED arg:conv1_1_bias: stored none" in out, out

@@ -50,6 +50,9 @@ public protocol CheckpointReader: AnyObject {
     var storedRootDigest: String? { get }
     /// Things the reader accepted but a user should know about (trailing bytes, duplicate keys kept).
     var warnings: [String] { get }
+    /// The parts of the file's header whose stored digest no longer matches their bytes
+    /// ("provenance", "metadata"); nil when the file keeps no such digests.
+    var headerMismatches: [String]? { get }
     /// The tensor in memory of its own.
     func read(_ index: Int) throws -> Tensor
     /// The tensor, possibly as a read-only view into the mapped input file (no copy): for operations
@@ -96,4 +99,8 @@ public struct Checkpoint: Sendable {
     public var rootDigest: String {
         Digest.root(tensors.map { ($0.info, $0.tensor.digest) })
     }
+}
+
+extension CheckpointReader {
+    public var headerMismatches: [String]? { nil }
 }

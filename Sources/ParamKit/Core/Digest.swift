@@ -25,6 +25,10 @@ public enum Digest {
 
     /// The checkpoint's content id: XXH64 over "role\tname\tdtype\tshape\tdigest\n" lines sorted by
     /// (role, name) in UTF-8 byte order.
+    /// Of a header attribute's text (provenance, metadata): XXH64 of its UTF-8 bytes, as
+    /// `provenance_digest` and `metadata_digest` store it (an absent attribute hashes as "").
+    public static func text(_ value: String) -> String { format(XXH64.hash(Array(value.utf8))) }
+
     public static func root(_ items: [(info: TensorInfo, digest: String)]) -> String {
         let sorted = items.sorted {
             ($0.info.role.rawValue, Array($0.info.name.utf8)) < ($1.info.role.rawValue, Array($1.info.name.utf8))

@@ -48,6 +48,7 @@ public final class HDF5Reader: CheckpointReader {
     public let format: FileFormat
     public private(set) var entries: [TensorInfo] = []
     public private(set) var metadata: [String: String] = [:]
+    public private(set) var headerMismatches: [String]?
     public private(set) var provenance: String?
     public private(set) var storedRootDigest: String?
     public private(set) var warnings: [String] = []
@@ -59,12 +60,11 @@ public final class HDF5Reader: CheckpointReader {
         _ = H5.initialised
         self.path = path
         raw = try MappedFile(path: path)
-        file = H5Object(handle: try H5Handle(H5Fopen(path, ch5_acc_rdonly(), H5.P), "not a readable HDF5 file", file: path,
-                                             closer: H5Fclose), file: path)
+        file = try H5.openReadOnly(path)
         let kind = try file.stringAttribute("paramkit_format", at: "/")
         if let kind {
             guard kind == NativeFormat.kind else {
-                throw FormatError(file: path, location: "/", "paramkit_format is '\(kind)', expected '\(NativeFormat.kind)'")
+                throw FormatError(file: path, location: "/", "paramkit_format is '\(kind)', expected '\(NativeFormat.kind)'", artifactKind: kind)
             }
             let version = try file.intAttribute("format_version", at: "/") ?? 0
             guard version >= 1, version <= NativeFormat.version else {
@@ -73,13 +73,17 @@ public final class HDF5Reader: CheckpointReader {
             format = .hdf5
             storedRootDigest = try file.stringAttribute("digest", at: "/")
             provenance = try file.stringAttribute("provenance", at: "/")
-            if let m = try file.stringAttribute("metadata", at: "/") {
+            let metadataText = try file.stringAttribute("metadata", at: "/")
+            headerMismatches = try checkHeader(provenance: provenance, metadata: metadataText)
+            if let m = metadataText {
                 guard let obj = try? JSONSerialization.jsonObject(with: Data(m.utf8)) as? [String: String] else {
                     throw FormatError(file: path, location: "/", "metadata attribute is not a JSON object of strings")
                 }
                 metadata = obj
             }
             try listArgAux()
+        } else if file.hasAttribute("digest") || file.hasAttribute("provenance") {
+            throw FormatError(file: path, location: "/", "has ParamKit's digest and provenance but no paramkit_format attribute: a damaged ParamKit checkpoint")
         } else if file.isGroup("arg") || file.isGroup("aux") {
             format = .hdf5Plain
             try listArgAux()
@@ -89,6 +93,18 @@ public final class HDF5Reader: CheckpointReader {
         } else {
             throw FormatError(file: path, location: "/", "HDF5 file has no /arg or /aux group and no Keras layer_names attribute: not a checkpoint")
         }
+    }
+
+    /// Compares `provenance_digest` and `metadata_digest` (written since they exist; older files have
+    /// neither and give nil) with the attributes' text.
+    private func checkHeader(provenance: String?, metadata: String?) throws -> [String]? {
+        var mismatched: [String] = [], seen = false
+        for (part, value) in [("provenance", provenance), ("metadata", metadata)] {
+            guard let stored = try file.stringAttribute(part + "_digest", at: "/") else { continue }
+            seen = true
+            if stored != Digest.text(value ?? "") { mismatched.append(part) }
+        }
+        return seen ? mismatched : nil
     }
 
     private func listArgAux() throws {
@@ -137,14 +153,15 @@ public final class HDF5Reader: CheckpointReader {
             throw FormatError(file: path, location: location, "size of shape \(Shape.text(shape)) overflows")
         }
         // A claimed size must be justified by what is stored: no giant allocation from a tiny file.
-        let stored = Int(H5Dget_storage_size(ds.id))
+        let stored = ds.storageSize
         let offset = H5Dget_offset(ds.id)
         if offset != ch5_haddr_undef() {
-            guard stored >= bytes, Int(offset) + bytes <= raw.size else {
-                throw FormatError(file: path, offset: Int(offset), location: location,
+            let start = Int(clamping: offset)
+            guard stored >= bytes, bytes <= raw.size, start <= raw.size - bytes else {
+                throw FormatError(file: path, offset: start, location: location,
                                   "truncated: dataset needs \(bytes) bytes at byte \(offset), file has \(raw.size)")
             }
-        } else if bytes > 0 && bytes > stored * 1024 + (1 << 20) {
+        } else if bytes > (1 << 20) && (bytes - (1 << 20)) / 1024 > stored {
             throw FormatError(file: path, location: location, "dataset claims \(bytes) bytes but stores only \(stored)")
         }
         let digest = try ds.stringAttribute("digest", at: location)
@@ -211,16 +228,16 @@ public final class HDF5Writer: CheckpointWriter {
         // Large datasets start on a 4 KB boundary so their data can be written with direct I/O.
         let fapl = try H5Handle(H5Pcreate(ch5_p_file_access()), "H5Pcreate", file: path, closer: H5Pclose)
         H5Pset_alignment(fapl.id, hsize_t(HDF5Writer.directThreshold), hsize_t(DirectWriter.block))
-        file = H5Object(handle: try H5Handle(H5Fcreate(tmp, ch5_acc_excl(), fcpl.id, fapl.id), "cannot create HDF5 file", file: tmp,
-                                             closer: H5Fclose), file: tmp)
+        file = H5Object(handle: try H5Handle(H5Fcreate(tmp, ch5_acc_excl(), fcpl.id, fapl.id), "cannot create HDF5 file", file: output.destination,
+                                             closer: H5Fclose), file: output.destination)
         direct = DirectWriter(path: tmp)
         // Groups remember creation order so a round trip keeps the checkpoint's tensor order.
-        let gcpl = try H5Handle(H5Pcreate(ch5_p_group_create()), "H5Pcreate", file: tmp, closer: H5Pclose)
+        let gcpl = try H5Handle(H5Pcreate(ch5_p_group_create()), "H5Pcreate", file: output.destination, closer: H5Pclose)
         H5Pset_link_creation_order(gcpl.id, ch5_crt_order_tracked_indexed())
         var g: [Role: H5Object] = [:]
         for role in Role.allCases {
             g[role] = H5Object(handle: try H5Handle(H5Gcreate2(file.id, role.rawValue, H5.P, gcpl.id, H5.P),
-                                                    "cannot create group /\(role.rawValue)", file: tmp, closer: H5Gclose), file: tmp)
+                                                    "cannot create group /\(role.rawValue)", file: output.destination, closer: H5Gclose), file: output.destination)
         }
         groups = g
     }
@@ -234,23 +251,24 @@ public final class HDF5Writer: CheckpointWriter {
         }
         _ = H5.initialised
         let tmp = output.temporaryPath
-        let type = try H5Types.fileType(info.dtype, file: tmp)
+        let type = try H5Types.fileType(info.dtype, file: output.destination)
         let space: H5Handle
         if info.shape.isEmpty {
-            space = try H5Handle(H5Screate(H5S_SCALAR), "H5Screate", file: tmp, closer: H5Sclose)
+            space = try H5Handle(H5Screate(H5S_SCALAR), "H5Screate", file: output.destination, closer: H5Sclose)
         } else {
             var dims = info.shape.map { hsize_t($0) }
-            space = try H5Handle(H5Screate_simple(Int32(dims.count), &dims, nil), "H5Screate_simple", file: tmp, closer: H5Sclose)
+            space = try H5Handle(H5Screate_simple(Int32(dims.count), &dims, nil), "H5Screate_simple", file: output.destination, closer: H5Sclose)
         }
-        let dcpl = try H5Handle(H5Pcreate(ch5_p_dataset_create()), "H5Pcreate", file: tmp, closer: H5Pclose)
+        let dcpl = try H5Handle(H5Pcreate(ch5_p_dataset_create()), "H5Pcreate", file: output.destination, closer: H5Pclose)
         H5Pset_fill_time(dcpl.id, H5D_FILL_TIME_NEVER)
+        H5Pset_obj_track_times(dcpl.id, false)   // no creation time in the file: equal content, equal bytes
         let bypass = tensor.byteCount >= Self.directThreshold
         if bypass { H5Pset_alloc_time(dcpl.id, H5D_ALLOC_TIME_EARLY) }
         let link = NativeFormat.escape(info.name)
         let location = "/\(info.role.rawValue)/\(link)"
         let group = groups[info.role]!
         let ds = H5Object(handle: try H5Handle(H5Dcreate2(group.id, link, type.id, space.id, H5.P, dcpl.id, H5.P),
-                                               "cannot create dataset \(location)", file: tmp, closer: H5Dclose), file: tmp)
+                                               "cannot create dataset \(location)", file: output.destination, closer: H5Dclose), file: output.destination)
         let offset = H5Dget_offset(ds.id)
         let digest = try Digest.whileWriting(tensor, known: knownDigest) {
             if bypass && offset != ch5_haddr_undef() {
@@ -279,9 +297,10 @@ public final class HDF5Writer: CheckpointWriter {
         try file.setIntAttribute("format_version", NativeFormat.version)
         try file.setStringAttribute("digest", root)
         try file.setStringAttribute("provenance", provenance)
-        if !metadata.isEmpty {
-            try file.setStringAttribute("metadata", JSON.object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).compact)
-        }
+        try file.setStringAttribute("provenance_digest", Digest.text(provenance))
+        let metadataText = metadata.isEmpty ? nil : JSON.object(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).compact
+        if let metadataText { try file.setStringAttribute("metadata", metadataText) }
+        try file.setStringAttribute("metadata_digest", Digest.text(metadataText ?? ""))
         try file.check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "cannot flush")
         groups.removeAll()
         file = nil

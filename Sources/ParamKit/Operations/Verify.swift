@@ -17,6 +17,9 @@ public struct VerifyReport: Sendable {
     public var storedRootDigest: String?
     public var computedRootDigest: String
     public var warnings: [String]
+    /// Header parts (provenance, metadata) whose bytes no longer match their stored digest; nil when
+    /// the file keeps no header digests.
+    public var headerMismatches: [String]?
 
     public var mismatched: [Row] { rows.filter { $0.matches == false } }
     public var nonFinite: [Row] { rows.filter { $0.nanCount + $0.infCount > 0 } }
@@ -38,11 +41,13 @@ public enum Verify {
                 let s = TensorStats.of(t)
                 nan = s.nanCount; inf = s.infCount
             }
-            rows.append(.init(info: info, computed: digest, matches: info.storedDigest.map { $0 == digest },
+            // ParamKit's own checkpoints keep a digest per tensor: a missing one is a damaged file.
+            let matches = info.storedDigest.map { $0 == digest } ?? (r.format == .hdf5 ? false : nil)
+            rows.append(.init(info: info, computed: digest, matches: matches,
                               nanCount: nan, infCount: inf))
         }
         let root = Digest.root(rows.map { ($0.info, $0.computed) })
         return VerifyReport(path: path, format: r.format, rows: rows, storedRootDigest: r.storedRootDigest,
-                            computedRootDigest: root, warnings: r.warnings)
+                            computedRootDigest: root, warnings: r.warnings, headerMismatches: r.headerMismatches)
     }
 }
