@@ -1,7 +1,9 @@
 // `paramkit inspect`: tensor list, totals, optional statistics and per-layer totals.
 
 import ArgumentParser
+import Foundation
 import ParamKit
+import Stages
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +25,12 @@ struct Inspect: ParsableCommand {
     @OptionGroup var options: ReadingOptions
 
     func run() throws {
-        let report = try ParamKit.Inspect.run(path: options.resolve(file), stats: stats, options: options.readOptions)
+        let report: InspectReport
+        do {
+            report = try ParamKit.Inspect.run(path: options.resolve(file), stats: stats, options: options.readOptions)
+        } catch let e as FormatError where e.artifactKind == ProposalSet.kind {
+            return try inspectProposals(e.file)
+        }
         if options.json {
             Render.out(json(report).pretty)
         } else {
@@ -81,5 +88,23 @@ struct Inspect: ParsableCommand {
         fields.append(("metadata", .object(r.metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
         fields.append(("warnings", .array(r.warnings.map { .string($0) })))
         return .object(fields)
+    }
+
+    /// A proposals file (`paramkit propose`): images, proposals per image, and what it came from.
+    func inspectProposals(_ path: String) throws {
+        let p = try ProposalSet.read(path: path)
+        let counts = p.scores.map(\.count)
+        let total = counts.reduce(0, +)
+        if options.json {
+            Render.out(JSON.object([
+                ("file", .string(path)), ("kind", .string(ProposalSet.kind)), ("images", .int(counts.count)), ("proposals", .int(total)),
+                ("per_image", .object([("min", .int(counts.min() ?? 0)), ("max", .int(counts.max() ?? 0))])),
+                ("dataset_digest", .string(p.datasetDigest)), ("model_digest", .string(p.modelDigest)),
+            ]).pretty)
+            return
+        }
+        let mean = counts.isEmpty ? 0 : Double(total) / Double(counts.count)
+        Render.out("\(path): proposals for \(counts.count) images, \(Render.count(total)) boxes (\(counts.min() ?? 0)…\(counts.max() ?? 0) per image, mean \(String(format: "%.1f", mean)))")
+        Render.out("from model \(p.modelDigest) on dataset \(p.datasetDigest)")
     }
 }

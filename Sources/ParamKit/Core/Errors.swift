@@ -8,12 +8,16 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Dataset or record the problem is in (`/arg/conv1_1_weight`, `record 3`), when known.
     public let location: String?
     public let message: String
+    /// Set when the file is another kind of ParamKit artifact (its `paramkit_format`, e.g.
+    /// "paramkit.proposals"), so a caller can hand it to the reader for that kind.
+    public let artifactKind: String?
 
-    public init(file: String, offset: Int? = nil, location: String? = nil, _ message: String) {
+    public init(file: String, offset: Int? = nil, location: String? = nil, _ message: String, artifactKind: String? = nil) {
         self.file = file
         self.offset = offset
         self.location = location
         self.message = message
+        self.artifactKind = artifactKind
     }
 
     public var description: String {
