@@ -241,6 +241,8 @@ public struct Pipeline: Sendable {
             throw StageError("\(path): --from \(from): no such stage (stages: \(stages.map(\.name).joined(separator: ", ")))")
         }
         if !options.dryRun { try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true) }
+        let lock = options.dryRun ? nil : try DirectoryLock(directory: options.directory, what: "pipeline run")
+        defer { withExtendedLifetime(lock) {} }
         let log = options.dryRun ? nil : try StageLog(stage: "pipeline", path: URL(fileURLWithPath: options.directory).appendingPathComponent("pipeline.log.jsonl").path)
         var events: [Event] = []
         var forcing = options.force

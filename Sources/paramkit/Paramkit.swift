@@ -77,11 +77,19 @@ enum Main {
 
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("paramkit: error: \(message)\n".utf8))
-        exit(2)
+        // After a failed write libhdf5 may still hold the half-written file; its exit handler would
+        // try to flush it (and crashes doing so when the write failed for lack of space). Remove the
+        // temporary outputs and leave without running exit handlers.
+        AtomicOutput.removeAllPending()
+        fflush(nil)
+        _exit(2)
     }
 
     /// On Ctrl-C or SIGTERM, remove unfinished temporary outputs before exiting.
     static func installInterruptHandlers() {
+        // Over a file-size limit (RLIMIT_FSIZE) a write should fail with EFBIG and be reported like
+        // a full disk, not kill the process with the file half written.
+        signal(SIGXFSZ, SIG_IGN)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())

@@ -27,7 +27,9 @@ public final class AtomicOutput: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw UsageError("\(destination): directory \(dir) does not exist")
         }
-        temporaryPath = dir + "/." + url.lastPathComponent + ".paramkit-tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let stem = "." + url.lastPathComponent + ".paramkit-tmp-"
+        Self.removeStale(in: dir, stem: stem)
+        temporaryPath = dir + "/" + stem + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         Self.pendingLock.lock(); Self.pending.insert(temporaryPath); Self.pendingLock.unlock()
     }
 
@@ -62,6 +64,16 @@ public final class AtomicOutput: @unchecked Sendable {
     public func discard() {
         unlink(temporaryPath)
         Self.pendingLock.lock(); Self.pending.remove(temporaryPath); Self.pendingLock.unlock()
+    }
+
+    /// Temporary files of this destination left by a process that no longer exists (killed with
+    /// SIGKILL, or the machine went down): removed, so they neither pile up nor fill the disk.
+    static func removeStale(in dir: String, stem: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(stem) {
+            guard let pid = Int32(name.dropFirst(stem.count).prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
+        }
     }
 
     /// Removes every temporary file not yet committed (called when the process is interrupted).
