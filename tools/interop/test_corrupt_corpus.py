@@ -1,0 +1,127 @@
+"""Damaged files never crash or hang ParamKit. From one real file of each kind — a ParamKit checkpoint
+(`paramkit init`), a Keras-style HDF5 weights file (h5py), a dataset store (`paramkit dataset
+synth`), a proposals file (`paramkit propose`), an MXNet .params file (MXNet 1.9.1) and a safetensors
+file (safetensors) — the test makes 500 damaged copies (1–8 random bytes changed in the first or last
+4 KB, a run of zeros, or a truncation) and runs the verb that reads that kind on each, under a time
+limit. Every run must end with exit 1 or 2 and a message, or exit 0 when the damage left the content
+intact (free space, padding) — never a signal, a timeout, or a silent exit code.
+
+The outcome counts per kind are printed (pytest -s) and written to $PARAMKIT_CORPUS_REPORT if set."""
+import collections
+import json
+import os
+import random
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from cases import PARAMKIT_BIN
+import mxnet as mx
+
+COPIES = 500
+TIME_LIMIT = 30.0  # seconds per run; the probe's own limit for these small files is 10 s
+
+
+def make_sources(tmp):
+    run = lambda *a: subprocess.run([str(PARAMKIT_BIN), *map(str, a)], check=True, capture_output=True)
+    ck = tmp / "checkpoint.h5"
+    run("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 4, "--seed", 0, "-o", ck)
+    ds = tmp / "dataset.h5"
+    run("dataset", "synth", "--images", 6, "--size", 64, "--seed", 3, "-o", ds)
+    props = tmp / "proposals.h5"
+    run("propose", "--model", ck, "--data", ds, "-o", props, "--set", "scale=64", "--set", "max_size=64")
+    keras = tmp / "keras.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(keras, "w") as f:
+        f.attrs["layer_names"] = np.array([b"conv1", b"bn1", b"dense"])
+        for layer, weights in {"conv1": {"kernel:0": (3, 3, 3, 8), "bias:0": (8,)},
+                               "bn1": {"gamma:0": (8,), "beta:0": (8,), "moving_mean:0": (8,), "moving_variance:0": (8,)},
+                               "dense": {"kernel:0": (32, 10), "bias:0": (10,)}}.items():
+            g = f.create_group(layer)
+            g.attrs["weight_names"] = np.array([f"{layer}/{w}".encode() for w in weights])
+            for w, shape in weights.items():
+                g.create_dataset(f"{layer}/{w}", data=rng.standard_normal(shape).astype(np.float32))
+    params = tmp / "model-0000.params"
+    mx.nd.save(str(params), {f"arg:w{i}": mx.nd.array(rng.standard_normal((16, 8 + i)).astype(np.float32)) for i in range(6)}
+               | {"aux:m": mx.nd.array(rng.standard_normal(16).astype(np.float32))})
+    st = tmp / "model.safetensors"
+    save_file({f"w{i}": rng.standard_normal((16, 8 + i)).astype(np.float32) for i in range(6)}, str(st))
+    return {"checkpoint": (ck, ["verify"]), "keras": (keras, ["verify"]), "dataset": (ds, ["dataset", "inspect"]),
+            "proposals": (props, ["inspect"]), "params": (params, ["verify"]), "safetensors": (st, ["verify"])}
+
+
+def damaged(data, rng, i):
+    b = bytearray(data)
+    kind = i % 10
+    if kind == 9:
+        return b[:rng.randrange(0, len(b))], "truncated"
+    if kind == 8:
+        start = rng.randrange(0, len(b))
+        length = rng.randint(1, 256)
+        b[start:start + length] = bytes(min(length, len(b) - start))
+        return b, "zeroed"
+    region = min(4096, len(b))
+    tail = rng.random() < 0.5
+    for _ in range(rng.randint(1, 8)):
+        pos = rng.randrange(region)
+        b[len(b) - 1 - pos if tail else pos] = rng.randrange(256)
+    return b, "bytes"
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    if not PARAMKIT_BIN.is_file():
+        pytest.fail(f"paramkit binary not found at {PARAMKIT_BIN}", pytrace=False)
+    return make_sources(tmp_path_factory.mktemp("corpus-src"))
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "keras", "dataset", "proposals", "params", "safetensors"])
+def test_damaged_files_end_in_a_clear_exit(sources, kind, tmp_path):
+    source, verb = sources[kind]
+    clean = subprocess.run([str(PARAMKIT_BIN), *verb, str(source)], capture_output=True, text=True)
+    assert clean.returncode == 0, f"the undamaged {kind} file fails: {clean.stderr}"
+    data = source.read_bytes()
+    rng = random.Random(f"{kind}-corpus")
+    outcomes = collections.Counter()
+    bad = []
+    slowest = 0.0
+    for i in range(COPIES):
+        b, how = damaged(data, rng, i)
+        path = tmp_path / f"{i}{source.suffix}"
+        path.write_bytes(bytes(b))
+        start = time.monotonic()
+        try:
+            proc = subprocess.run([str(PARAMKIT_BIN), *verb, str(path)], capture_output=True, text=True,
+                                  timeout=TIME_LIMIT)
+        except subprocess.TimeoutExpired:
+            outcomes["timeout"] += 1
+            bad.append((i, how, "timeout"))
+            continue
+        slowest = max(slowest, time.monotonic() - start)
+        code = proc.returncode
+        if code < 0:
+            outcomes[f"signal {-code}"] += 1
+            bad.append((i, how, f"signal {-code}: {proc.stderr[-200:]}"))
+        elif code in (1, 2):
+            message = (proc.stderr if code == 2 else proc.stdout).strip()
+            if not message:
+                bad.append((i, how, f"exit {code} without a message"))
+            if code == 2 and "\n" in proc.stderr.strip():
+                bad.append((i, how, f"exit 2 with a message of several lines: {proc.stderr[:300]}"))
+            outcomes[f"exit {code}"] += 1
+        elif code == 0:
+            outcomes["exit 0"] += 1
+        else:
+            outcomes[f"exit {code}"] += 1
+            bad.append((i, how, f"exit {code}: {proc.stderr[-200:]}"))
+        path.unlink()
+    row = {"kind": kind, "copies": COPIES, **outcomes, "slowest_s": round(slowest, 2)}
+    print(json.dumps(row))
+    if os.environ.get("PARAMKIT_CORPUS_REPORT"):
+        with open(os.environ["PARAMKIT_CORPUS_REPORT"], "a") as f:
+            f.write(json.dumps(row) + "\n")
+    assert not bad, f"{len(bad)} of {COPIES} damaged {kind} files: {bad[:5]}"
