@@ -252,6 +252,9 @@ pk_probe_result pk_h5_probe(const char *path, double seconds, long long memory_b
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], PROBE_FD);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    /* nothing else of the caller's: libhdf5 opens files without O_CLOEXEC, and an inherited copy
+       would keep a file's lock alive after the caller closed it */
+    posix_spawn_file_actions_addclosefrom_np(&actions, PROBE_FD + 1);
     char *argv[] = {"paramkit-h5probe", NULL};
     pid_t pid;
     /* paramkit-h5probe beside the running program when it is there, else the program itself */
