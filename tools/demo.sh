@@ -3,8 +3,15 @@
 # training stages on a synthetic set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fixtures=${PARAMKIT_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
 tools/setup.sh >/dev/null
+# The MXNet-written files: ../shared/fixtures when it is beside the checkout, else written here with
+# the real MXNet 1.9.1 (tools/make_fixtures.py, in the project's venv).
+fixtures=${PARAMKIT_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
+if [ ! -d "$fixtures" ]; then
+  tools/setup-python.sh >/dev/null
+  .venv-interop/bin/python tools/make_fixtures.py .build/fixtures 2>&1 | grep -v "MKLDNN\|NaiveEngine"
+  fixtures=$PWD/.build/fixtures
+fi
 swift build -c release --product paramkit 2>&1 | tail -1
 swift build -c release --product paramkit-h5probe 2>&1 | tail -1
 pk=.build/release/paramkit

@@ -19,8 +19,10 @@ enum Golden {
     static let path: String = {
         if let p = ProcessInfo.processInfo.environment["PARAMKIT_GOLDEN_OPS"], !p.isEmpty { return p }
         if let f = ProcessInfo.processInfo.environment["PARAMKIT_FIXTURES"], !f.isEmpty { return f + "/golden/ops.h5" }
+        // ../shared/fixtures beside the checkout when it is there, else tools/make_fixtures.py's output
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/golden/ops.h5").path
+        let shared = root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/golden/ops.h5").path
+        return FileManager.default.fileExists(atPath: shared) ? shared : root.appendingPathComponent(".build/fixtures/golden/ops.h5").path
     }()
 
     static func file() throws -> HDF5File { try HDF5File(path: path) }

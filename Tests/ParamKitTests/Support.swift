@@ -4,11 +4,13 @@ import Foundation
 @testable import ParamKit
 
 enum Fixtures {
-    /// The fixture folder: $PARAMKIT_FIXTURES, else ../shared/fixtures beside the checkout.
+    /// The fixture folder: $PARAMKIT_FIXTURES, else ../shared/fixtures beside the checkout when it
+    /// is there, else .build/fixtures (written by tools/make_fixtures.py; tools/test.sh does that).
     static let dir: String = {
         if let env = ProcessInfo.processInfo.environment["PARAMKIT_FIXTURES"], !env.isEmpty { return env }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
+        let shared = root.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
+        return FileManager.default.fileExists(atPath: shared) ? shared : root.appendingPathComponent(".build/fixtures").path
     }()
 
     static func path(_ name: String) -> String { dir + "/" + name }

@@ -10,7 +10,9 @@ from formats import Tensor
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMKIT_BIN = Path(os.environ.get("PARAMKIT_BIN", REPO / ".build/release/paramkit"))
-FIXTURES = Path(os.environ.get("PARAMKIT_FIXTURES", REPO.parent / "shared/fixtures"))
+# $PARAMKIT_FIXTURES, else ../shared/fixtures when it is there, else tools/make_fixtures.py's output.
+_SHARED = REPO.parent / "shared/fixtures"
+FIXTURES = Path(os.environ.get("PARAMKIT_FIXTURES", _SHARED if _SHARED.is_dir() else REPO / ".build/fixtures"))
 SCHEMAS = REPO / "schemas"
 CLI_SCHEMAS = ("inspect", "diff", "verify", "convert")  # schemas/<verb>.schema.json for `paramkit <verb> --json`
 
