@@ -66,13 +66,31 @@ static herr_t read_attribute(hid_t obj, const char *name, const H5A_info_t *info
         hssize_t n = H5Sget_simple_extent_npoints(space);
         size_t size = H5Tget_size(type);
         if (n >= 0 && size > 0 && (hsize_t)n <= ((hsize_t)1 << 40) / size) {
-            void *buf = calloc((size_t)n + 1, size);
+            /* in the memory type the readers use (C strings, native numbers), so that libhdf5 runs
+               the same conversion here as it will in the caller */
+            hid_t mem = -1;
+            if (H5Tget_class(type) == H5T_STRING) {
+                mem = H5Tcopy(H5T_C_S1);
+                H5Tset_cset(mem, H5Tget_cset(type));
+                if (H5Tis_variable_str(type) > 0) {
+                    H5Tset_size(mem, H5T_VARIABLE);
+                } else {
+                    H5Tset_size(mem, size);
+                    H5Tset_strpad(mem, H5T_STR_NULLPAD);
+                }
+            } else {
+                mem = H5Tget_native_type(type, H5T_DIR_ASCEND);
+            }
+            if (mem < 0) mem = H5Tcopy(type);
+            size_t msize = mem >= 0 ? H5Tget_size(mem) : 0;
+            void *buf = msize > 0 && (hsize_t)n <= ((hsize_t)1 << 40) / msize ? calloc((size_t)n + 1, msize) : NULL;
             if (buf) {
-                status = H5Aread(attr, type, buf);
-                if (status >= 0 && H5Tdetect_class(type, H5T_VLEN) > 0) H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf);
-                else if (status >= 0 && H5Tis_variable_str(type) > 0) H5Dvlen_reclaim(type, space, H5P_DEFAULT, buf);
+                status = H5Aread(attr, mem, buf);
+                if (status >= 0 && (H5Tdetect_class(mem, H5T_VLEN) > 0 || H5Tis_variable_str(mem) > 0))
+                    H5Dvlen_reclaim(mem, space, H5P_DEFAULT, buf);
                 free(buf);
             }
+            if (mem >= 0) H5Tclose(mem);
         }
     }
     if (status < 0) note_failure(st, "attribute", name);

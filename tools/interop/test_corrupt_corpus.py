@@ -23,7 +23,7 @@ from cases import PARAMKIT_BIN
 import mxnet as mx
 
 COPIES = 500
-TIME_LIMIT = 30.0  # seconds per run; the probe's own limit for these small files is 10 s
+TIME_LIMIT = 30.0  # seconds per run; the probe's own limit for these small files is 5 s
 
 
 def make_sources(tmp):

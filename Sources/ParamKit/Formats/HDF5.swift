@@ -19,13 +19,13 @@ enum H5 {
     /// Opens `path` read-only, after libhdf5 has read the file's whole structure in a child process
     /// (`pk_h5_probe`): libhdf5 trusts a file's metadata, and a damaged object header or B-tree can
     /// make it crash, loop or allocate without bound. In the child that becomes an error naming the
-    /// file; only a file the child read to the end is opened here. The child may take 10 s plus 1 s per
+    /// file; only a file the child read to the end is opened here. The child may take 5 s plus 1 s per
     /// 50 MB, and 1 GiB plus 4× the file's size of memory.
     static func openReadOnly(_ path: String) throws -> H5Object {
         _ = initialised
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var message = [CChar](repeating: 0, count: 512)
-        let verdict = pk_h5_probe(path, 10 + Double(size) / 50e6, Int64(1 << 30) + 4 * Int64(size), &message, message.count)
+        let verdict = pk_h5_probe(path, 5 + Double(size) / 50e6, Int64(1 << 30) + 4 * Int64(size), &message, message.count)
         let text = String(cString: message)
         switch verdict {
         case PK_PROBE_OK: break
