@@ -78,6 +78,7 @@ public enum StageSupport {
             throw StageError("\(stage): NaN/Inf at step \(step) (epoch \(epoch), image \(image)) in \(nonFinite(params) ?? "the loss"); "
                              + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
         }
+        log.watchLoss(l.bboxLoss.data.reduce(0.0) { $0 + Double($1) }, step: step, epoch: epoch)
         sgd.step(params)
         let metrics = updateMetrics()
         log.progress(epoch: epoch, epochs: epochs, step: k, steps: steps,
@@ -172,6 +173,34 @@ public final class StageLog {
 
     /// "train-rpn epoch 2/8 [=====>    ] 120/256 RPNAcc=0.91 … 35.2 updates/s ETA 4s" on a terminal
     /// Elsewhere (a log file, CI) a plain line at the first update and then every `quietInterval` s.
+    /// A step whose box loss is this many times the median of the first steps' is a divergence.
+    static let explosionFactor = 1000.0
+    private var earlyLosses: [Double] = []
+    /// The divergence warning, once one was given.
+    private(set) var explosion: String?
+
+    /// Watches each step's box loss (the sum of the weighted smooth-L1 the step computed): the median
+    /// of the first 5 nonzero steps is the baseline, and the first step above `explosionFactor` times
+    /// it is reported (stderr and log, once) and flagged on every later progress line. A NaN/Inf
+    /// stops the stage elsewhere; this catches the growth before it.
+    func watchLoss(_ value: Double, step: Int, epoch: Int) {
+        guard value.isFinite, explosion == nil else { return }
+        if earlyLosses.count < 5 {
+            if value > 0 { earlyLosses.append(value) }
+            return
+        }
+        let baseline = earlyLosses.sorted()[earlyLosses.count / 2]
+        guard value > Self.explosionFactor * baseline else { return }
+        let text = String(format: "%@: the loss is exploding: box loss %.4g at step %d (epoch %d) is %.0f× its median over the first steps (%.4g); "
+                          + "the training is diverging (check the learning rate and the inputs)",
+                          stage, value, step, epoch, value / baseline, baseline)
+        explosion = text
+        lastPlainLine = -StageLog.quietInterval   // the next progress line, flagged, comes at once
+        if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+        FileHandle.standardError.write(Data(("warning: " + text + "\n").utf8))
+        record([("epoch", .int(epoch)), ("step", .int(step)), ("warning", .string(text))])
+    }
+
     func progress(epoch: Int, epochs: Int, step: Int, steps: Int, metrics: String) {
         let elapsed = Date().timeIntervalSince(start)
         if !interactive {
@@ -187,7 +216,8 @@ public final class StageLog {
         } else {
             position = "step"
         }
-        let line = String(format: "%@ epoch %d/%d %@ %d/%d %@ %.1f updates/s ETA %.0fs", stage, epoch, epochs, position, step, steps, metrics, rate, eta)
+        var line = String(format: "%@ epoch %d/%d %@ %d/%d %@ %.1f updates/s ETA %.0fs", stage, epoch, epochs, position, step, steps, metrics, rate, eta)
+        if explosion != nil { line += " LOSS EXPLODING" }
         FileHandle.standardError.write(Data((interactive ? "\r" + line + "\u{1B}[K" + (step == steps ? "\n" : "") : line + "\n").utf8))
     }
 }
