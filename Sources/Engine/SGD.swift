@@ -29,6 +29,10 @@ public struct SGD: Sendable {
     public var schedule: MultiFactorSchedule
     public private(set) var updates = 0
 
+    /// Continues a stage from a resume point: the schedule goes on from `updates` (momenta are
+    /// restored with the parameters).
+    public mutating func resume(afterUpdates count: Int) { updates = count }
+
     public init(schedule: MultiFactorSchedule, momentum: Float = 0.9, wd: Float = 0.0005, clipGradient: Float = 5, rescaleGrad: Float = 1) {
         self.schedule = schedule
         self.momentum = momentum

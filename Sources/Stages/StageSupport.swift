@@ -60,6 +60,13 @@ public enum StageSupport {
         return g.next()
     }
 
+    /// Announces a resumed stage on stderr and in its log.
+    static func announceResume(_ stage: String, from point: StageResume.Point, resume: StageResume, output: String, log: StageLog) {
+        let text = "\(stage): resuming after epoch \(point.epoch) (update \(point.updates)) from \(resume.path)"
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        log.record([("resumed_after_epoch", .int(point.epoch)), ("updates", .int(point.updates)), ("from", .string(resume.path))])
+    }
+
     /// `out/rpn1.h5`, epoch 3 → `out/rpn1-0003.h5` (MXNet's prefix-%04d naming, any extension).
     static func epochPath(_ output: String, _ epoch: Int) -> String {
         let url = URL(fileURLWithPath: output)
@@ -153,11 +160,13 @@ public final class StageLog {
     static let quietInterval = 30.0
     var lastPlainLine = -StageLog.quietInterval   // the first update is reported at once
 
-    init(stage: String, path: String?) throws {
+    /// `append`: continue an existing log (a resumed stage) instead of starting it afresh.
+    init(stage: String, path: String?, append: Bool = false) throws {
         self.stage = stage
         if let path {
-            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            if !(append && FileManager.default.fileExists(atPath: path)) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
             guard let h = FileHandle(forWritingAtPath: path) else { throw StageError("\(path): cannot write the log") }
+            if append { h.seekToEndOfFile() }
             handle = h
         } else {
             handle = nil

@@ -38,6 +38,8 @@ public enum TrainRCNN {
         let initial = try Formats.load(path: initPath)
         let seed = StageSupport.stageSeed(config.seed, stage: "train-rcnn", init: initial)
         let net = RCNNNetwork(def, seed: seed &+ 3)
+        // The proposals decide the run as much as the init file does.
+        let resumeExtra = "proposals \(set.modelDigest) \(set.datasetDigest) \(set.scores.map(\.count).reduce(0, +))"
         net.dropout = config.dropout
         try StageSupport.initialise(net.params, definition: def, from: initial, file: initPath,
                                     redraw: ["cls_score_weight", "cls_score_bias", "bbox_pred_weight", "bbox_pred_bias"], seed: seed)
@@ -75,14 +77,28 @@ public enum TrainRCNN {
         var sampler = SeededSubsampler(seed: seed &+ 4)
         var order = SeededGenerator(seed: seed &+ 5)
         let landscape = entries.map(\.landscape)
-        let log = try StageLog(stage: "train-rcnn", path: output + ".log.jsonl")
+        var lastGood: String?
+        var step = 0, images = 0, firstEpoch = 1
+        let resume = StageResume(output: output, stage: "train-rcnn", initial: initial, dataset: dataset.digest, config: config,
+                                 frozen: net.params.ordered.filter(\.fixed).map(\.name), extra: resumeExtra)
+        let point = dump == nil ? resume.load(into: net.params) : nil
+        if let point, let o = point.streams["order"].flatMap(SeededGenerator.init(state:)), let s = point.streams["sampler"]?.first,
+           let d = point.streams["dropout"].flatMap(SeededGenerator.init(state:)), let k = point.streams["step"]?.first {
+            sgd.resume(afterUpdates: point.updates)
+            order = o
+            sampler.generator.state = s
+            net.generator = d
+            step = Int(k)
+            firstEpoch = point.epoch + 1
+            lastGood = StageSupport.epochPath(output, point.epoch)
+        }
+        let log = try StageLog(stage: "train-rcnn", path: output + ".log.jsonl", append: point != nil)
+        if let point { StageSupport.announceResume("train rcnn", from: point, resume: resume, output: output, log: log) }
         var acc = RCNNAcc(), logLoss = RCNNLogLoss(), l1 = RCNNL1Loss()
         var watch = TrivialMetricWatch(stage: "train rcnn")
-        var lastGood: String?
-        var step = 0, images = 0
         let started = Date()
         let flatMeans = means.flatMap { $0 }, flatStds = stds.flatMap { $0 }
-        for epoch in 1...max(config.epochs, 1) {
+        for epoch in stride(from: firstEpoch, through: max(config.epochs, 1), by: 1) {
             acc.reset(); logLoss.reset(); l1.reset(); watch.reset()
             let batches = BatchOrder.roiIter(landscape: landscape, batchSize: batchImages, aspectGrouping: config.aspectGrouping, using: &order)
             for (k, batch) in batches.enumerated() {
@@ -138,11 +154,17 @@ public enum TrainRCNN {
             try TrainRPN.save(net.params, to: path, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config, freeze: freeze,
                               epoch: epoch, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
             lastGood = path
+            if dump == nil {
+                try resume.save(epoch: epoch, params: net.params, sgd: sgd,
+                                streams: ["order": order.state, "sampler": [sampler.generator.state], "dropout": net.generator.state,
+                                          "step": [UInt64(step)]])
+            }
             log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + StageSupport.json([acc, logLoss, l1]))
             watch.check(epoch: epoch, accuracy: acc, logLoss: logLoss, log: log)
         }
         let digest = try TrainRPN.save(net.params, to: output, operation: "train-rcnn", initPath: initPath, dataset: dataset, config: config,
                                        freeze: freeze, epoch: config.epochs, extra: denormalised(net.params, means: flatMeans, stds: flatStds))
+        resume.remove()
         return TrainRPN.Result(output: output, digest: digest, metrics: StageSupport.values([acc, logLoss, l1]),
                                imagesPerSecond: Double(images) / max(Date().timeIntervalSince(started), 1e-9))
     }

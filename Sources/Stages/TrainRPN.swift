@@ -55,13 +55,25 @@ public enum TrainRPN {
         try dump?.start(stage: "rpn", params: net.params, config: config, sgd: sgd)
         var sampler = SeededSubsampler(seed: seed &+ 1)
         var order = SeededGenerator(seed: seed &+ 2)
-        let log = try StageLog(stage: "train-rpn", path: output + ".log.jsonl")
+        var step = 0, firstEpoch = 1
         var lastGood: String?
+        let resume = StageResume(output: output, stage: "train-rpn", initial: initial, dataset: dataset.digest, config: config,
+                                 frozen: net.params.ordered.filter(\.fixed).map(\.name), extra: keepHeads ? "keep-heads" : "")
+        let point = dump == nil ? resume.load(into: net.params) : nil
+        if let point, let o = point.streams["order"].flatMap(SeededGenerator.init(state:)), let s = point.streams["sampler"]?.first {
+            sgd.resume(afterUpdates: point.updates)
+            order = o
+            sampler.generator.state = s
+            step = point.updates
+            firstEpoch = point.epoch + 1
+            lastGood = StageSupport.epochPath(output, point.epoch)
+        }
+        let log = try StageLog(stage: "train-rpn", path: output + ".log.jsonl", append: point != nil)
+        if let point { StageSupport.announceResume("train rpn", from: point, resume: resume, output: output, log: log) }
         var acc = RPNAcc(), logLoss = RPNLogLoss(), l1 = RPNL1Loss()
         var watch = TrivialMetricWatch(stage: "train rpn")
-        var step = 0
-        let started = Date()
-        for epoch in 1...max(config.epochs, 1) {
+        let started = Date(), startStep = step
+        for epoch in stride(from: firstEpoch, through: max(config.epochs, 1), by: 1) {
             acc.reset(); logLoss.reset(); l1.reset(); watch.reset()
             let batches = BatchOrder.anchorLoader(landscape: landscape, batchSize: 1, aspectGrouping: config.aspectGrouping, using: &order)
             for (k, batch) in batches.enumerated() {
@@ -90,19 +102,23 @@ public enum TrainRPN {
                 }
                 if try dump?.finished(after: step, params: net.params) == true {
                     return Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]),
-                                  imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9), stoppedAfterUpdates: step)
+                                  imagesPerSecond: Double(step - startStep) / max(Date().timeIntervalSince(started), 1e-9), stoppedAfterUpdates: step)
                 }
             }
             let path = StageSupport.epochPath(output, epoch)
             try save(net.params, to: path, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config, freeze: freeze, epoch: epoch)
             lastGood = path
+            if dump == nil {
+                try resume.save(epoch: epoch, params: net.params, sgd: sgd, streams: ["order": order.state, "sampler": [sampler.generator.state]])
+            }
             log.record([("epoch", .int(epoch)), ("checkpoint", .string(path))] + StageSupport.json([acc, logLoss, l1]))
             watch.check(epoch: epoch, accuracy: acc, logLoss: logLoss, log: log)
         }
         let digest = try save(net.params, to: output, operation: "train-rpn", initPath: initPath, dataset: dataset, config: config,
                               freeze: freeze, epoch: config.epochs)
+        resume.remove()
         return Result(output: output, digest: digest, metrics: StageSupport.values([acc, logLoss, l1]),
-                      imagesPerSecond: Double(step) / max(Date().timeIntervalSince(started), 1e-9))
+                      imagesPerSecond: Double(step - startStep) / max(Date().timeIntervalSince(started), 1e-9))
     }
 
     @discardableResult

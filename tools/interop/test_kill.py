@@ -126,9 +126,9 @@ def test_pipeline_killed_anywhere_reruns_to_the_same_digests(work):
         assert stage_digests(run_dir) == reference, f"kill at {delay:.2f} s: the re-run ended on other digests"
         assert temporaries(run_dir) == [], f"temporary files left after the re-run: {temporaries(run_dir)}"
         skipped = rerun.stdout.count("skip ")
-        outcomes.append((round(delay, 2), len(finished), len(left), skipped))
+        outcomes.append((round(delay, 2), len(finished), len(left), skipped, "resumed" if "resuming after epoch" in rerun.stderr else ""))
         shutil.rmtree(run_dir)
-    print(f"pipeline ({duration:.2f} s uninterrupted): (kill at s, stages done, temporaries left, stages skipped on re-run):",
+    print(f"pipeline ({duration:.2f} s uninterrupted): (kill at s, stages done, temporaries left, stages skipped on re-run, a stage resumed):",
           outcomes)
     assert any(o[1] > 0 for o in outcomes) and any(o[1] < 6 for o in outcomes), "no kill landed inside the run"
 
@@ -212,3 +212,36 @@ def test_a_write_over_the_file_size_limit_fails_cleanly(work):
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "limited.h5" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not out.exists() and temporaries(work) == [] and sha(src) == before
+
+
+@pytest.mark.parametrize("stage", ["rpn", "rcnn"])
+def test_a_killed_training_stage_resumes_from_its_last_epoch(work, stage):
+    """Killed after an epoch, a stage continues from its resume point (parameters, momenta, update
+    count, the shuffle, sampling and dropout streams) and ends on the uninterrupted run's digest."""
+    init = work / "init-resume.h5"
+    if not init.exists():
+        pk("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 3, "--seed", 0, "-o", init)
+    props = work / "props-resume.h5"
+    if stage == "rcnn" and not props.exists():
+        pk("propose", "--model", init, "--data", work / "train.h5", "--config", work / "cfg.yaml", "-o", props)
+    extra = ["--proposals", props] if stage == "rcnn" else []
+    def cmd(out):
+        return ["train", stage, "--init", init, *extra, "--data", work / "train.h5", "--config", work / "cfg.yaml",
+                "--freeze", "none", "--threads", "1", "--set", "epochs=10", "-o", out]
+    pk(*cmd(work / f"whole-{stage}.h5"))
+    out = work / f"cut-{stage}.h5"
+    resume_file = work / f"cut-{stage}.h5.resume.h5"
+    proc = subprocess.Popen([str(PARAMKIT_BIN), *map(str, cmd(out))], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (work / f"cut-{stage}-0003.h5").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the stage finished before it could be killed"
+    assert resume_file.exists() and not out.exists()
+    rerun = pk(*cmd(out))
+    assert "resuming after epoch" in rerun.stderr, rerun.stderr
+    assert content(out) == content(work / f"whole-{stage}.h5"), "the resumed stage ended elsewhere"
+    assert not resume_file.exists(), "the resume point outlived the finished stage"
+    log = [json.loads(line) for line in (work / f"cut-{stage}.h5.log.jsonl").read_text().splitlines()]
+    assert any("resumed_after_epoch" in r for r in log)

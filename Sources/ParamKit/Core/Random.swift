@@ -21,6 +21,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         self.init(seed: XXH64.hash(Array(name.utf8), seed: seed))
     }
 
+    /// The generator's whole state, to save with a stage's resume point and restore with
+    /// `init(state:)`: the stream then continues exactly where it was.
+    public var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    public init?(state: [UInt64]) {
+        guard state.count == 4 else { return nil }
+        s = (state[0], state[1], state[2], state[3])
+    }
+
     public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17
