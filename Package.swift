@@ -14,11 +14,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
-        // C shims: HDF5 macros and constants as inline functions; OpenBLAS cblas.h; libjpeg decode/encode helpers.
+        // C shims: HDF5 macros and constants as inline functions; OpenBLAS cblas.h; libjpeg decode/encode helpers; libpng's simplified API.
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg62-turbo-dev"])]),
         // The engine's C kernels: Winograd F(2×2/4×4, 3×3) tile transforms, direct 3×3 and SGEMM, each
@@ -36,7 +38,7 @@ let package = Package(
         // Float32 NCHW layers with forward/backward on OpenBLAS, the detection networks, SGD.
         .target(name: "Engine", dependencies: ["ParamKit", "COpenBLAS", "CKernels"]),
         // Anchors, box coding, targets, the Proposal op, NMS, roi sampling, VOC metrics.
-        .target(name: "Detection", dependencies: ["Engine", "ParamKit", "CJPEG"]),
+        .target(name: "Detection", dependencies: ["Engine", "ParamKit", "CJPEG", "CPNG"]),
         // The stages of alternate training, each reading and writing artifacts only.
         .target(name: "Stages", dependencies: ["Detection", "Engine", "ParamKit", .product(name: "Yams", package: "Yams")]),
         // The command-line tool: parse, call the library, render.

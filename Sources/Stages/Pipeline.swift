@@ -368,14 +368,7 @@ public struct Pipeline: Sendable {
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
-        let out = try AtomicOutput(destination: path)
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: out.temporaryPath))
-            try out.commit()
-        } catch {
-            out.discard()
-            throw error
-        }
+        try AtomicOutput.write(Data(text.utf8), to: path)
     }
 
     /// Runs one stage through the same library calls as its CLI verb; returns a one-line summary.

@@ -61,6 +61,18 @@ public final class AtomicOutput: @unchecked Sendable {
         if dirfd >= 0 { fsync(dirfd); close(dirfd) }
     }
 
+    /// Writes `data` to `path` atomically (temporary file, fsync, rename).
+    public static func write(_ data: Data, to path: String) throws {
+        let out = try AtomicOutput(destination: path)
+        do {
+            try data.write(to: URL(fileURLWithPath: out.temporaryPath))
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+
     public func discard() {
         unlink(temporaryPath)
         Self.pendingLock.lock(); Self.pending.remove(temporaryPath); Self.pendingLock.unlock()

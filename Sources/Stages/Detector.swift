@@ -1,0 +1,78 @@
+// A combined model as a detector (the reference's im_detect): RPN proposals on the preprocessed
+// image, R-CNN scores and box deltas for them, decoding and clipping, then per class a score
+// threshold and NMS. Boxes come back in original-image pixels. Used by `eval` and `detect`.
+
+import Detection
+import Engine
+import Foundation
+import ParamKit
+
+public final class Detector {
+    public struct Found: Sendable {
+        /// Class index (1… ; 0 is the background) and name.
+        public var classIndex: Int
+        public var className: String
+        public var score: Float
+        /// x1, y1, x2, y2 in original-image pixels.
+        public var box: [Float]
+    }
+
+    public let classNames: [String]
+    let config: StageConfig
+    let rpn: RPNNetwork
+    let rcnn: RCNNNetwork
+    let pre: Preprocess
+
+    /// `classNames` with the background first, as datasets list them.
+    public init(model: String, classNames: [String], config: StageConfig) throws {
+        self.classNames = classNames
+        self.config = config
+        let def = try StageSupport.definition(config, classes: classNames.count)
+        var checkpoint = try Formats.load(path: model)
+        // The test network uses the de-normalised box regressor when the file has it (load_param process=True).
+        for name in ["bbox_pred_weight", "bbox_pred_bias"] {
+            if let k = checkpoint.tensors.firstIndex(where: { $0.info.key == "arg:" + name + "_test" }),
+               let j = checkpoint.tensors.firstIndex(where: { $0.info.key == "arg:" + name }) {
+                checkpoint.tensors[j].tensor = checkpoint.tensors[k].tensor
+            }
+        }
+        rpn = RPNNetwork(def)
+        rcnn = RCNNNetwork(def)
+        try StageSupport.initialise(rpn.params, definition: def, from: checkpoint, file: model, redraw: [], seed: 0)
+        try StageSupport.initialise(rcnn.params, definition: def, from: checkpoint, file: model, redraw: [], seed: 0)
+        pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
+    }
+
+    /// The class names a model was trained with (its `classes` metadata, background first), if any.
+    public static func classNames(of model: String) throws -> [String]? {
+        let r = try Formats.open(path: model)
+        guard let text = r.metadata["classes"], !text.isEmpty else { return nil }
+        return text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// Detections above `threshold` (the config's score_threshold when nil) after per-class NMS.
+    public func detect(_ image: DetectionImage, threshold: Float? = nil) -> [Found] {
+        let classes = classNames.count
+        let cut = threshold ?? Float(config.scoreThreshold)
+        let (data, scale, h, w) = pre.blob(image, flip: false)
+        let (boxes, _) = Propose.proposalRows(rpn, data: data, height: h, width: w, scale: scale, config: config.proposalConfig(forTraining: false))
+        let n = boxes.count / 4
+        guard n > 0 else { return [] }
+        let rois = Blob(shape: [n, 5], data: (0..<n).flatMap { k in [0] + (0..<4).map { boxes[4 * k + $0] } })
+        let (prob, delta) = rcnn.predict(data, rois: rois)
+        let scaled = (0..<n).map { k in (1...4).map { Double(rois.data[5 * k + $0]) } }
+        let deltas = (0..<n).map { k in (0..<(4 * classes)).map { Double(delta.data[k * 4 * classes + $0]) } }
+        let predicted = clipBoxes(bboxPred(scaled, deltas), imHeight: Double(h), imWidth: Double(w))
+        var found: [Found] = []
+        for c in 1..<classes {
+            var dets: [[Float]] = []
+            for k in 0..<n where prob.data[k * classes + c] > cut {
+                dets.append((0..<4).map { Float(predicted[k][4 * c + $0] / Double(scale)) } + [prob.data[k * classes + c]])
+            }
+            for j in nonMaximumSuppression(dets, threshold: config.nms) {
+                found.append(Found(classIndex: c, className: classNames[c], score: dets[j][4], box: Array(dets[j][0..<4])))
+            }
+        }
+        return found
+    }
+}
