@@ -14,6 +14,20 @@ public enum Evaluate {
         public var map07: Double { ap07.isEmpty ? 0 : ap07.reduce(0, +) / Double(ap07.count) }
         public var mapArea: Double { apArea.isEmpty ? 0 : apArea.reduce(0, +) / Double(apArea.count) }
         public var imagesPerSecond: Double
+        public var model = ""
+        public var data = ""
+        public var datasetDigest = ""
+
+        /// The one JSON encoding of an eval (schemas/eval.schema.json): `paramkit eval --json` prints
+        /// it with the speed; a pipeline's eval stage writes it without (NAME.json is an artifact
+        /// with a content digest, so it holds only what the model and data decide).
+        public func json(withSpeed: Bool) -> JSON {
+            .object([
+                ("model", .string(model)), ("data", .string(data)), ("dataset_digest", .string(datasetDigest)),
+                ("classes", .object(zip(classNames, zip(ap07, apArea)).map { ($0, .object([("ap_07", .double($1.0)), ("ap_area", .double($1.1))])) })),
+                ("map_07", .double(map07)), ("map_area", .double(mapArea)),
+            ] + (withSpeed ? [("images_per_second", .double(imagesPerSecond))] : []))
+        }
     }
 
     public static func run(model: String, dataset: DetectionDataset, config: StageConfig) throws -> Result {
@@ -40,6 +54,7 @@ public enum Evaluate {
             apArea.append(vocEval(detections: detections[c], groundTruth: truth[c], use07: false).ap)
         }
         return Result(classNames: Array(dataset.classNames.dropFirst()), ap07: ap07, apArea: apArea,
-                      imagesPerSecond: Double(dataset.count) / max(seconds, 1e-9))
+                      imagesPerSecond: Double(dataset.count) / max(seconds, 1e-9), model: model, data: dataset.path,
+                      datasetDigest: dataset.digest)
     }
 }

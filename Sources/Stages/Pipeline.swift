@@ -429,13 +429,7 @@ public struct Pipeline: Sendable {
         case .eval:
             let dataset = try Datasets.open(path: input("data")!, split: split)
             let r = try Evaluate.run(model: input("model")!, dataset: dataset, config: config)
-            let json = JSON.object([
-                ("model", .string(input("model")!)), ("data", .string(dataset.path)), ("dataset_digest", .string(dataset.digest)),
-                ("map07", .double(r.map07)), ("map_area", .double(r.mapArea)),
-                ("ap07", .object(zip(r.classNames, r.ap07).map { ($0, .double($1)) })),
-                ("ap_area", .object(zip(r.classNames, r.apArea).map { ($0, .double($1)) })),
-            ])
-            try Pipeline.writeAtomically(json.pretty + "\n", to: output)
+            try Pipeline.writeAtomically(r.json(withSpeed: false).pretty + "\n", to: output)
             return String(format: "mAP (07) %.4f, mAP (area) %.4f", r.map07, r.mapArea)
         }
     }

@@ -246,10 +246,7 @@ struct EvalCommand: ParsableCommand {
         let config = try stage.resolve()
         let r = try Evaluate.run(model: model, dataset: try openDataset(data, split: split), config: config)
         if json {
-            Render.out(JSON.object([("classes", .object(zip(r.classNames, zip(r.ap07, r.apArea)).map {
-                ($0, .object([("ap_07", .double($1.0)), ("ap_area", .double($1.1))])) })),
-                                    ("map_07", .double(r.map07)), ("map_area", .double(r.mapArea)),
-                                    ("images_per_second", .double(r.imagesPerSecond))]).pretty)
+            Render.out(r.json(withSpeed: true).pretty)
             return
         }
         Render.out(Render.table(["class", "AP (07)", "AP (area)"], zip(r.classNames, zip(r.ap07, r.apArea)).map {

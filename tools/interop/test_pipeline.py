@@ -25,6 +25,7 @@ RECIPE = REPO / "examples" / "combine-pretrained-rpn-imagenet.yaml"
 # seeds 0–3 (AVX-512 kernels, 2 threads). 0.35 stays below that spread, while a real fault (a wrong
 # target, sign, scale or coordinate convention) drops the mAP to near zero.
 MAP_BAR = 0.35
+EVAL_SCHEMA = json.loads((REPO / "schemas" / "eval.schema.json").read_text())
 
 
 def run(*args, expect=0):
@@ -66,6 +67,7 @@ def test_rpn_then_rcnn_reaches_the_map_bar(tmp_path):
     final = tmp_path / "final.h5"
     run("combine", rpn1, rcnn1, "-o", final)
     result = json.loads(run("eval", "--model", final, "--data", test, "--json", *cfg).stdout)
+    jsonschema.validate(result, EVAL_SCHEMA)
     print(f"recall@0.5 {recall:.3f}, mAP07 {result['map_07']:.3f}, mAP area {result['map_area']:.3f}, "
           f"{time.time() - start:.0f} s")
     assert result["map_07"] >= MAP_BAR, result
@@ -103,8 +105,9 @@ def test_alternate_training_pipeline_example(tmp_path):
     names = [s["stage"] for s in first]
     assert names[0] == "init" and names[-1] == "eval" and all(s["action"] == "run" for s in first), first
     result = json.loads((run_dir / "eval.json").read_text())
-    print(f"pipeline: mAP07 {result['map07']:.3f}, {time.time() - start:.0f} s")
-    assert result["map07"] >= MAP_BAR, result
+    jsonschema.validate(result, EVAL_SCHEMA)   # the same encoding as `paramkit eval --json`
+    print(f"pipeline: mAP07 {result['map_07']:.3f}, {time.time() - start:.0f} s")
+    assert result["map_07"] >= MAP_BAR, result
     run("audit", run_dir / "rcnn1.h5", run_dir / "rpn2.h5", "--frozen", "FIXED_PARAMS_SHARED")
 
     second = stages()
