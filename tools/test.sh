@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 echo "== $(tools/isa.sh --describe)"
 tools/setup.sh
+# Headless Chromium opens the HTML run report in the pipeline test (screenshot, console errors).
+if ! command -v chromium >/dev/null; then
+  sudo=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  $sudo apt-get install -y -qq chromium >/dev/null 2>&1 || { $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null; } \
+    || echo "chromium could not be installed: the report test checks the HTML without a browser"
+fi
 tools/setup-python.sh
 echo "== fixtures: tools/make_fixtures.py .build/fixtures (MXNet 1.9.1, h5py, safetensors)"
 .venv-interop/bin/python tools/make_fixtures.py .build/fixtures 2>&1 | grep -v "MKLDNN\|NaiveEngine"

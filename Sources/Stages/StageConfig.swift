@@ -149,11 +149,17 @@ public struct StageConfig: Codable, Sendable, Equatable {
     /// Reference defaults, then the YAML file at `path` (if any), then `key=value` overrides (values
     /// in YAML syntax: `epochs=2`, `lr_steps=[1]`). Unknown keys are errors, not silently ignored.
     public static func load(path: String? = nil, overrides: [String] = []) throws -> StageConfig {
+        guard let path else { return try load(text: nil, named: "config", overrides: overrides) }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the config") }
+        return try load(text: text, named: path, overrides: overrides)
+    }
+
+    /// The same from YAML (or JSON) text, e.g. the resolved config a checkpoint's provenance records.
+    public static func load(text: String?, named name: String, overrides: [String] = []) throws -> StageConfig {
         var dict: [String: Any] = [:]
-        if let path {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the config") }
+        if let text {
             guard let loaded = try? Yams.load(yaml: text), let mapping = (loaded ?? [String: Any]()) as? [String: Any] else {
-                throw StageError("\(path): not a YAML mapping")
+                throw StageError("\(name): not a YAML mapping")
             }
             dict = mapping
         }
@@ -163,23 +169,23 @@ public struct StageConfig: Codable, Sendable, Equatable {
             dict[String(o[..<eq])] = value
         }
         if let retired = dict.keys.sorted().first(where: { retiredKeys[$0] != nil }) {
-            throw StageError("\(path ?? "config"): \(retiredKeys[retired]!)")
+            throw StageError("\(name): \(retiredKeys[retired]!)")
         }
         if let unknown = dict.keys.sorted().first(where: { !keyNames.contains($0) }) {
-            throw StageError("\(path ?? "config"): unknown key '\(unknown)'; known keys: \(keyNames.sorted().joined(separator: ", "))")
+            throw StageError("\(name): unknown key '\(unknown)'; known keys: \(keyNames.sorted().joined(separator: ", "))")
         }
         do {
             let config = try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
             guard config.rcnnBatchImages >= 1, config.rcnnBatchRois >= config.rcnnBatchImages,
                   config.rcnnBatchRois % config.rcnnBatchImages == 0 else {
-                throw StageError("\(path ?? "config"): rcnn_batch_rois (\(config.rcnnBatchRois)) must be a positive multiple of "
+                throw StageError("\(name): rcnn_batch_rois (\(config.rcnnBatchRois)) must be a positive multiple of "
                                  + "rcnn_batch_images (\(config.rcnnBatchImages)): the rois of an update are split evenly over its images")
             }
             return config
         } catch let e as StageError {
             throw e
         } catch {
-            throw StageError("\(path ?? "config"): not a valid stage config: \(error)")
+            throw StageError("\(name): not a valid stage config: \(error)")
         }
     }
 

@@ -70,3 +70,27 @@ struct DetectCommand: ParsableCommand {
         if json { Render.out(document.pretty) }
     }
 }
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write one self-contained HTML page about a pipeline run directory or a checkpoint.",
+        discussion: """
+        For a run directory: the stages (skip/run, time, output digest), per training stage every logged metric against \
+        the update (raw and smoothed, learning-rate steps dashed), its freeze audit and the relative L2 change of every \
+        tensor between its init and its output (frozen tensors grey, a frozen tensor that moved red), and per eval stage \
+        AP per class and the first test images with ground truth (white) and detections drawn. For a checkpoint: tensors \
+        with statistics, NaN/Inf, digests and lineage. Plots are inline SVG, images inline PNG; the page loads nothing.
+        Example: paramkit report runs/tiny -o report.html
+        """)
+
+    @Argument(help: "A pipeline run directory or a checkpoint file.") var path: String
+    @Option(name: .shortAndLong, help: "The HTML file to write.") var output: String
+    @Option(help: "Test images to draw detections on, per eval stage.") var images = 6
+
+    func run() throws {
+        let page = try Report.run(path: path, images: images)
+        try AtomicOutput.write(Data(page.utf8), to: output)
+        Render.out("wrote \(output) (\(Render.bytes(page.utf8.count)))")
+    }
+}

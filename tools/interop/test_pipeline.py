@@ -110,6 +110,8 @@ def test_alternate_training_pipeline_example(tmp_path):
     assert result["map_07"] >= MAP_BAR, result
     run("audit", run_dir / "rcnn1.h5", run_dir / "rpn2.h5", "--frozen", "FIXED_PARAMS_SHARED")
 
+    check_report(run_dir, tmp_path)
+
     second = stages()
     assert all(s["action"] == "skip" for s in second), second
     assert [s["output_digest"] for s in second] == [s["output_digest"] for s in first]
@@ -118,3 +120,51 @@ def test_alternate_training_pipeline_example(tmp_path):
     rerun = names[names.index("rcnn2"):]
     assert [s["stage"] for s in third if s["action"] == "run"] == rerun, third
     assert [s["output_digest"] for s in third] == [s["output_digest"] for s in first], "same inputs, other bytes"
+
+
+def check_report(run_dir, tmp_path):
+    """`paramkit report` on the run: every stage listed, per training stage non-empty metric curves,
+    the freeze audit and the per-tensor change bars, per eval AP bars and drawn test images (real PNGs
+    of the images' size); opened in headless Chromium when it is installed (screenshot taken, no
+    console errors); and the checkpoint health page."""
+    import base64
+    import re
+    import shutil
+    import struct
+    report = tmp_path / "report.html"
+    run("report", run_dir, "-o", report)
+    page = report.read_text()
+    assert "<script" not in page and "http://" not in page and "https://" not in page, "the report must load nothing"
+    sections = dict(re.findall(r"<h2>([^<:]+): ([^<]+)</h2>", page))
+    assert sections == {"rpn1": "train-rpn", "rcnn1": "train-rcnn", "rpn2": "train-rpn", "rcnn2": "train-rcnn", "eval": "eval"}, sections
+    parts = re.split(r"<h2>", page)
+    for part in parts[2:]:
+        name = part.split(":")[0]
+        if name == "eval":
+            images = re.findall(r"<img alt='[^']*' width=(\d+) height=(\d+) src='data:image/png;base64,([^']+)'>", part)
+            assert images, "no drawn test image"
+            for w, h, data in images:
+                png = base64.b64decode(data)
+                assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (int(w), int(h))
+            assert re.search(r"<rect [^>]*width='[1-9]", part), "no AP bar"
+            continue
+        curves = re.findall(r"<path d='(M[^']*)' class=raw", part)
+        assert curves and all(c.count("L") >= 2 for c in curves), f"{name}: empty metric curves"
+        assert (re.search(r"class=ok>freeze audit \(FIXED_PARAMS[A-Z_]*\): [1-9]\d* frozen tensors, all bit-identical", part)
+                or "<p>no frozen tensors" in part), f"{name}: no clean freeze audit"
+        assert re.search(r"<rect [^>]*class='(bar|frozen)'", part), f"{name}: no change bars"
+        assert re.search(r"<rect [^>]*width='[1-9][^>]*class='bar'", part) or "new in the output" in part, f"{name}: nothing trained"
+        assert "class='moved'" not in part, f"{name}: a frozen tensor moved"
+    chromium = shutil.which("chromium")
+    if chromium:
+        shot = tmp_path / "report.png"
+        proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                               f"--screenshot={shot}", "--window-size=1280,2400", report.as_uri()],
+                              capture_output=True, text=True, timeout=120)
+        assert shot.is_file() and shot.stat().st_size > 20000, proc.stderr[-2000:]
+        assert "CONSOLE" not in proc.stderr and "Uncaught" not in proc.stderr, proc.stderr[-2000:]
+        print(f"report screenshot {shot} ({shot.stat().st_size} bytes)")
+    health = tmp_path / "final.html"
+    run("report", run_dir / "final.h5", "-o", health)
+    text = health.read_text()
+    assert "digests: all match" in text and "NaN/Inf: none" in text and text.count("<tr>") > 30
