@@ -70,7 +70,7 @@ struct PipelineTests {
             #expect(FileManager.default.fileExists(atPath: "\(run)/\(s).stage.json"), "\(s): no record")
         }
         let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/eval.json"))) as? [String: Any]
-        #expect(eval?["map07"] is Double)
+        #expect(eval?["map_07"] is Double)
         // The stage-3 RPN kept rcnn1's shared convs bit for bit (FIXED_PARAMS_SHARED).
         let rcnn1 = try Formats.load(path: run + "/rcnn1.h5"), rpn2 = try Formats.load(path: run + "/rpn2.h5")
         for name in ["arg:conv1_1_weight", "arg:conv5_3_weight"] {
