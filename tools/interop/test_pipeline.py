@@ -111,6 +111,7 @@ def test_alternate_training_pipeline_example(tmp_path):
     run("audit", run_dir / "rcnn1.h5", run_dir / "rpn2.h5", "--frozen", "FIXED_PARAMS_SHARED")
 
     check_report(run_dir, tmp_path)
+    check_log_lines(run_dir)
 
     second = stages()
     assert all(s["action"] == "skip" for s in second), second
@@ -168,3 +169,24 @@ def check_report(run_dir, tmp_path):
     run("report", run_dir / "final.h5", "-o", health)
     text = health.read_text()
     assert "digests: all match" in text and "NaN/Inf: none" in text and text.count("<tr>") > 30
+
+
+def check_log_lines(run_dir):
+    """Every JSON line the run wrote (pipeline.log.jsonl and each training stage's log) is one object,
+    each key once, matching schemas/log-line.schema.json."""
+    schema = json.loads((REPO / "schemas" / "log-line.schema.json").read_text())
+
+    def unique(pairs):
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), f"a key twice: {keys}"
+        return dict(pairs)
+
+    logs = sorted(run_dir.glob("*.jsonl"))
+    assert (run_dir / "pipeline.log.jsonl") in logs and len(logs) >= 5, logs
+    for log in logs:
+        for n, line in enumerate(log.read_text().splitlines(), 1):
+            row = json.loads(line, object_pairs_hook=unique)
+            try:
+                jsonschema.validate(row, schema)
+            except jsonschema.ValidationError as e:
+                raise AssertionError(f"{log.name} line {n}: {e.message}") from None

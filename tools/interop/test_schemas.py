@@ -89,3 +89,33 @@ def test_convert_json_matches_schema(paramkit, fixture_file, tmp_path):
     for ext in ("h5", "params", "safetensors"):
         report = cli_json(paramkit, "convert", src, tmp_path / f"out.{ext}", expect=0)
         assert_valid(schema, report, f"convert to .{ext}")
+
+
+def test_every_json_output_matches_its_schema(paramkit, fixture_file, tmp_path):
+    """combine, audit, freeze resolve, dataset inspect and detect --json against schemas/<verb>.schema.json
+    (inspect, diff, verify, convert, eval and pipeline run are checked in their own tests)."""
+    import jsonschema
+    from cases import SCHEMAS
+    from test_kill import CONFIG, PIPELINE
+
+    def check(name, text):
+        jsonschema.validate(json.loads(text), json.loads((SCHEMAS / f"{name}.schema.json").read_text()))
+
+    rpn, rcnn = fixture_file("tiny_vgg_rpn-0001.params"), fixture_file("tiny_vgg_rcnn-0001.params")
+    check("combine", paramkit("combine", rpn, rcnn, "-o", tmp_path / "c.h5", "--json").stdout)
+    check("combine", paramkit("combine", rpn, rcnn, "-o", tmp_path / "d.h5", "--json", "--dry-run").stdout)
+    check("audit", paramkit("audit", rpn, rcnn, "--frozen", "FIXED_PARAMS", "--json", expect=1).stdout)
+    check("audit", paramkit("audit", rpn, rpn, "--frozen", "FIXED_PARAMS_SHARED", "--json").stdout)
+    check("freeze-resolve", paramkit("freeze", "resolve", "FIXED_PARAMS", "--against", rcnn, "--json").stdout)
+    paramkit("dataset", "synth", "--images", 24, "--size", 64, "--classes", 2, "--seed", 1, "-o", tmp_path / "train.h5")
+    check("dataset-inspect", paramkit("dataset", "inspect", tmp_path / "train.h5", "--json").stdout)
+    (tmp_path / "cfg.yaml").write_text(CONFIG)
+    (tmp_path / "pipe.yaml").write_text(PIPELINE)
+    paramkit("pipeline", "run", tmp_path / "pipe.yaml", "--dir", tmp_path / "run", "--threads", 1)
+    from test_detect import write_png
+    import numpy as np
+    write_png(tmp_path / "x.png", np.full((64, 80, 3), 90, np.uint8))
+    out = paramkit("detect", "--model", tmp_path / "run" / "final.h5", "--config", tmp_path / "cfg.yaml", "--threshold", 0.01,
+                   tmp_path / "x.png", "-o", tmp_path / "det", "--json").stdout
+    check("detect", out)
+    check("detect", (tmp_path / "det" / "detections.json").read_text())
