@@ -14,9 +14,12 @@ public enum Evaluate {
         public var map07: Double { ap07.isEmpty ? 0 : ap07.reduce(0, +) / Double(ap07.count) }
         public var mapArea: Double { apArea.isEmpty ? 0 : apArea.reduce(0, +) / Double(apArea.count) }
         public var imagesPerSecond: Double
+        /// Per class, the interpolated precision (the best precision at that recall or above) at
+        /// recall 0, 0.01, …, 1: the precision–recall curve the VOC AP integrates.
         public var model = ""
         public var data = ""
         public var datasetDigest = ""
+        public var precisionAtRecall: [[Double]] = []
 
         /// The one JSON encoding of an eval (schemas/eval.schema.json): `paramkit eval --json` prints
         /// it with the speed; a pipeline's eval stage writes it without (NAME.json is an artifact
@@ -24,7 +27,10 @@ public enum Evaluate {
         public func json(withSpeed: Bool) -> JSON {
             .object([
                 ("model", .string(model)), ("data", .string(data)), ("dataset_digest", .string(datasetDigest)),
-                ("classes", .object(zip(classNames, zip(ap07, apArea)).map { ($0, .object([("ap_07", .double($1.0)), ("ap_area", .double($1.1))])) })),
+                ("classes", .object(classNames.indices.map { c in
+                    (classNames[c], .object([("ap_07", .double(ap07[c])), ("ap_area", .double(apArea[c])),
+                                             ("precision_at_recall", .array((c < precisionAtRecall.count ? precisionAtRecall[c] : []).map { .double($0) }))]))
+                })),
                 ("map_07", .double(map07)), ("map_area", .double(mapArea)),
             ] + (withSpeed ? [("images_per_second", .double(imagesPerSecond))] : []))
         }
@@ -48,13 +54,17 @@ public enum Evaluate {
             log.progress(epoch: 1, epochs: 1, step: i + 1, steps: dataset.count, metrics: "")
         }
         let seconds = Date().timeIntervalSince(start)
-        var ap07: [Double] = [], apArea: [Double] = []
+        var ap07: [Double] = [], apArea: [Double] = [], curves: [[Double]] = []
         for c in 1..<classes {
             ap07.append(vocEval(detections: detections[c], groundTruth: truth[c], use07: true).ap)
-            apArea.append(vocEval(detections: detections[c], groundTruth: truth[c], use07: false).ap)
+            let area = vocEval(detections: detections[c], groundTruth: truth[c], use07: false)
+            apArea.append(area.ap)
+            curves.append((0...100).map { k in
+                zip(area.rec, area.prec).filter { $0.0 >= Double(k) / 100 - 1e-12 }.map(\.1).max() ?? 0
+            })
         }
         return Result(classNames: Array(dataset.classNames.dropFirst()), ap07: ap07, apArea: apArea,
                       imagesPerSecond: Double(dataset.count) / max(seconds, 1e-9), model: model, data: dataset.path,
-                      datasetDigest: dataset.digest)
+                      datasetDigest: dataset.digest, precisionAtRecall: curves)
     }
 }

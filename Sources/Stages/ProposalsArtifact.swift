@@ -1,6 +1,7 @@
 // The proposals artifact (`paramkit.proposals`): per image, in dataset order, boxes in original-image
 // pixels and objectness scores, stored ragged, with the model and dataset digests it came from.
 
+import Detection
 import Foundation
 import ParamKit
 
@@ -27,6 +28,25 @@ public struct ProposalSet: Sendable {
         try b.setStringAttribute(path: "/", name: "model_digest", value: modelDigest)
         try b.setStringAttribute(path: "/", name: "provenance", value: settings)
         try b.commit()
+    }
+
+    /// For each IoU threshold, the share of the dataset's non-difficult ground-truth boxes that one of
+    /// their image's first `topN` proposals (all when nil; proposals are stored best first) covers.
+    public func recall(_ dataset: DetectionDataset, topN: Int? = nil, thresholds: [Double]) throws -> [Double] {
+        guard dataset.count == boxes.count else { throw StageError("\(dataset.path): \(dataset.count) images, the proposals cover \(boxes.count)") }
+        var hits = [Int](repeating: 0, count: thresholds.count), objects = 0
+        for i in 0..<dataset.count {
+            let image = try dataset.imageHeader(i)
+            let n = min(topN ?? Int.max, boxes[i].count / 4)
+            let props: [[Double]] = (0..<n).map { k in (0..<4).map { Double(boxes[i][4 * k + $0]) } }
+            for (b, d) in zip(image.boxes, image.difficult) where !d {
+                objects += 1
+                let gt: [[Double]] = [[Double(b.x1), Double(b.y1), Double(b.x2), Double(b.y2)]]
+                let best: Double = props.isEmpty ? 0 : (bboxOverlaps(gt, props)[0].max() ?? 0)
+                for (t, threshold) in thresholds.enumerated() where best >= threshold { hits[t] += 1 }
+            }
+        }
+        return hits.map { objects > 0 ? Double($0) / Double(objects) : 0 }
     }
 
     public static func read(path: String) throws -> ProposalSet {

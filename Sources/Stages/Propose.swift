@@ -17,7 +17,7 @@ public enum Propose {
         let pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
         let pc = config.proposalConfig(forTraining: true)
         var set = ProposalSet(boxes: [], scores: [], imageIDs: [], datasetDigest: dataset.digest, modelDigest: checkpoint.rootDigest)
-        var hits05 = 0, hits07 = 0, objects = 0, total = 0
+        var total = 0
         let log = try StageLog(stage: "propose", path: nil)
         let started = Date()
         for i in 0..<dataset.count {
@@ -25,23 +25,13 @@ public enum Propose {
             let (boxes, scores) = try proposals(net, image: image, pre: pre, config: pc)
             set.boxes.append(boxes); set.scores.append(scores); set.imageIDs.append(image.id)
             total += scores.count
-            var props: [[Double]] = []
-            for k in Swift.stride(from: 0, to: boxes.count, by: 4) {
-                props.append(boxes[k..<(k + 4)].map { Double($0) })
-            }
-            for (b, d) in zip(image.boxes, image.difficult) where !d {
-                objects += 1
-                let gt: [[Double]] = [[Double(b.x1), Double(b.y1), Double(b.x2), Double(b.y2)]]
-                let best: Double = props.isEmpty ? 0 : (bboxOverlaps(gt, props)[0].max() ?? 0)
-                if best >= 0.5 { hits05 += 1 }
-                if best >= 0.7 { hits07 += 1 }
-            }
             log.progress(epoch: 1, epochs: 1, step: i + 1, steps: dataset.count, metrics: "")
         }
         try set.write(to: output, settings: JSON.object([("operation", .string("propose")), ("tool", .string(Provenance.toolVersion)),
                                                           ("model", .string(model)), ("dataset", .string(dataset.path)),
                                                           ("config", .string(config.json))]).compact)
-        return Result(recall05: objects > 0 ? Double(hits05) / Double(objects) : 0, recall07: objects > 0 ? Double(hits07) / Double(objects) : 0,
+        let recall = try set.recall(dataset, thresholds: [0.5, 0.7])
+        return Result(recall05: recall[0], recall07: recall[1],
                       perImage: dataset.count > 0 ? Double(total) / Double(dataset.count) : 0,
                       imagesPerSecond: Double(dataset.count) / max(Date().timeIntervalSince(started), 1e-9))
     }

@@ -60,6 +60,8 @@ public enum Report {
                     let freeze = (r["settings"] as? [String: String])?["freeze"] ?? "FIXED_PARAMS"
                     body += try changes(before: initPath, after: output, freeze: freeze)
                 }
+            } else if kind == "propose", let dataPath = inputs["data"] {
+                body += "<h2>\(html(name)): propose</h2>" + (try proposalRecall(output, dataset: dataPath))
             } else if kind == "eval" {
                 body += "<h2>\(html(name)): eval</h2>" + (try evaluation(output, inputs: inputs, runDirectory: url, images: images))
             }
@@ -139,13 +141,56 @@ public enum Report {
         return svg + "</svg>"
     }
 
+    /// Recall at IoU 0.5 and 0.7 against the number of proposals kept per image.
+    static func proposalRecall(_ output: String, dataset path: String) throws -> String {
+        let set = try ProposalSet.read(path: output)
+        let dataset = try Datasets.open(path: path, split: "trainval")
+        let most = set.scores.map(\.count).max() ?? 0
+        let counts = [1, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000].filter { $0 < most } + [most]
+        var at05: [(Double, Double)] = [], at07: [(Double, Double)] = []
+        for n in counts {
+            let r = try set.recall(dataset, topN: n, thresholds: [0.5, 0.7])
+            at05.append((Double(n), r[0])); at07.append((Double(n), r[1]))
+        }
+        let rows = zip(at05, at07).map { [String(Int($0.0)), String(format: "%.3f", $0.1), String(format: "%.3f", $1.1)] }
+        return "<div class=row>" + lines("recall against proposals per image", [("IoU 0.5", at05, "#036"), ("IoU 0.7", at07, "#c60")],
+                                         xLabel: "proposals", yMax: 1) + table(["proposals per image", "recall@0.5", "recall@0.7"], rows) + "</div>"
+    }
+
+    /// Several series in one chart (x may be any positive range; y from 0 to yMax), with a legend.
+    static func lines(_ title: String, _ series: [(String, [(Double, Double)], String)], xLabel: String, yMax: Double) -> String {
+        let w = 360.0, h = 220.0, pad = 36.0
+        let xs = series.flatMap { $0.1.map(\.0) }
+        let x0 = xs.min() ?? 0, x1 = max(xs.max() ?? 1, x0 + 1e-9)
+        func px(_ x: Double) -> Double { pad + (x - x0) / (x1 - x0) * (w - 2 * pad) }
+        func py(_ y: Double) -> Double { h - pad - y / yMax * (h - 2 * pad) }
+        var svg = "<svg class=chart width=\(Int(w)) height=\(Int(h)) viewBox='0 0 \(Int(w)) \(Int(h))' role=img aria-label='\(html(title))'>"
+        svg += "<text x=\(Int(pad)) y=16 class=title>\(html(title))</text>"
+        svg += "<line x1=\(pad) y1=\(h - pad) x2=\(w - pad) y2=\(h - pad) class=axis /><line x1=\(pad) y1=\(pad) x2=\(pad) y2=\(h - pad) class=axis />"
+        svg += String(format: "<text x='2' y='%.0f' class=tick>%.3g</text><text x='2' y='%.0f' class=tick>0</text>", py(yMax) + 4, yMax, py(0))
+        svg += String(format: "<text x='%.0f' y='%.0f' class=tick>%@ %.3g</text>", w - pad - 80, h - 8, html(xLabel), x1)
+        for (i, (name, points, colour)) in series.enumerated() {
+            let d = points.enumerated().map { String(format: "%@%.1f,%.1f", $0.offset == 0 ? "M" : "L", px($0.element.0), py($0.element.1)) }.joined(separator: " ")
+            svg += "<path d='\(d)' fill=none stroke='\(colour)' stroke-width=2 class=series />"
+            svg += String(format: "<text x='%.0f' y='%.0f' class=tick fill='%@'>%@</text>", w - pad - 80, pad + 12 * Double(i), colour, html(name))
+        }
+        return svg + "</svg>"
+    }
+
+    static func hex(_ c: (UInt8, UInt8, UInt8)) -> String { String(format: "#%02x%02x%02x", c.0, c.1, c.2) }
+
     /// AP per class (bars) and detections drawn on the first test images.
     static func evaluation(_ output: String, inputs: [String: String], runDirectory: URL, images: Int) throws -> String {
         guard let data = FileManager.default.contents(atPath: output),
               let r = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return "<p>no eval output at \(html(output))</p>" }
         var out = String(format: "<p>mAP (VOC07 11-point) %.4f, mAP (area) %.4f</p>", r["map_07"] as? Double ?? 0, r["map_area"] as? Double ?? 0)
-        let classes = (r["classes"] as? [String: [String: Double]] ?? [:]).sorted { $0.key < $1.key }
-        out += bars(classes.map { ($0.key + " AP07", $0.value["ap_07"] ?? 0, false) })
+        let classInfo = (r["classes"] as? [String: [String: Any]] ?? [:])
+        out += bars(classInfo.keys.sorted().map { ($0 + " AP07", classInfo[$0]?["ap_07"] as? Double ?? 0, false) })
+        let curves = classInfo.keys.sorted().enumerated().compactMap { i, name -> (String, [(Double, Double)], String)? in
+            guard let p = classInfo[name]?["precision_at_recall"] as? [Double], p.count == 101 else { return nil }
+            return (name, p.enumerated().map { (Double($0.offset) / 100, $0.element) }, hex(Drawing.colour(i + 1)))
+        }
+        if !curves.isEmpty { out += lines("precision against recall (IoU 0.5)", curves, xLabel: "recall", yMax: 1) }
         guard let model = inputs["model"], let dataPath = inputs["data"], images > 0 else { return out }
         // The resolved stage config the model was trained with, from a training checkpoint's provenance.
         guard let config = try trainingConfig(in: runDirectory) else { return out + "<p>no training checkpoint records its config: no detections drawn</p>" }

@@ -137,11 +137,18 @@ def check_report(run_dir, tmp_path):
     page = report.read_text()
     assert "<script" not in page and "http://" not in page and "https://" not in page, "the report must load nothing"
     sections = dict(re.findall(r"<h2>([^<:]+): ([^<]+)</h2>", page))
-    assert sections == {"rpn1": "train-rpn", "rcnn1": "train-rcnn", "rpn2": "train-rpn", "rcnn2": "train-rcnn", "eval": "eval"}, sections
+    assert sections == {"rpn1": "train-rpn", "props1": "propose", "rcnn1": "train-rcnn", "rpn2": "train-rpn", "props2": "propose",
+                        "rcnn2": "train-rcnn", "eval": "eval"}, sections
     parts = re.split(r"<h2>", page)
     for part in parts[2:]:
         name = part.split(":")[0]
+        if name.startswith("props"):
+            recall = re.findall(r"<path d='(M[^']*)' fill=none", part)
+            assert len(recall) == 2 and all(c.count("L") >= 3 for c in recall), f"{name}: no recall curves"
+            continue
         if name == "eval":
+            pr = re.findall(r"<path d='(M[^']*)' fill=none", part)
+            assert len(pr) == 3 and all(c.count("L") == 100 for c in pr), "no precision-recall curve per class"
             images = re.findall(r"<img alt='[^']*' width=(\d+) height=(\d+) src='data:image/png;base64,([^']+)'>", part)
             assert images, "no drawn test image"
             for w, h, data in images:
