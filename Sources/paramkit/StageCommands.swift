@@ -144,6 +144,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "VOC split.") var split = "trainval"
         @Flag(help: "Keep rpn_* from the init file instead of re-drawing them.") var keepHeads = false
         @Option(name: [.short, .customLong("output")], help: "Output checkpoint.") var output: String
+        @Flag(help: "Print the result as JSON (schemas/train.schema.json); progress stays on stderr.") var json = false
         @OptionGroup var stage: StageOptions
         @OptionGroup var replay: ReplayOptions
 
@@ -153,7 +154,7 @@ struct TrainCommand: ParsableCommand {
             let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
             let r = try TrainRPN.run(initPath: `init`, freeze: spec, dataset: dataset, config: config,
                                      output: output, keepHeads: keepHeads, dump: replay.dump)
-            Render.trained(r, dump: replay.dump)
+            Render.trained(r, dump: replay.dump, json: json)
         }
     }
 
@@ -173,6 +174,7 @@ struct TrainCommand: ParsableCommand {
         @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
         @Option(help: "VOC split.") var split = "trainval"
         @Option(name: [.short, .customLong("output")], help: "Output checkpoint.") var output: String
+        @Flag(help: "Print the result as JSON (schemas/train.schema.json); progress stays on stderr.") var json = false
         @OptionGroup var stage: StageOptions
         @OptionGroup var replay: ReplayOptions
 
@@ -182,14 +184,24 @@ struct TrainCommand: ParsableCommand {
             let spec = try StageSupport.freezeSpec(freeze, config: config, classes: dataset.classNames.count)
             let r = try TrainRCNN.run(initPath: `init`, proposals: proposals, freeze: spec, dataset: dataset,
                                       config: config, output: output, rpnModel: rpnModel, dump: replay.dump)
-            Render.trained(r, dump: replay.dump)
+            Render.trained(r, dump: replay.dump, json: json)
         }
     }
 }
 
 extension Render {
     /// A training stage's one-line result: the checkpoint written, or where a --max-updates run stopped.
-    static func trained(_ r: TrainRPN.Result, dump: BatchDump?) {
+    static func trained(_ r: TrainRPN.Result, dump: BatchDump?, json: Bool) {
+        if json {
+            out(JSON.object([
+                ("output", r.stoppedAfterUpdates == nil ? .string(r.output) : .null),
+                ("digest", r.stoppedAfterUpdates == nil ? .string(r.digest) : .null),
+                ("metrics", .object(r.metrics.sorted { $0.key < $1.key }.map { ($0.key, .double($0.value)) })),
+                ("images_per_second", .double(r.imagesPerSecond)),
+                ("stopped_after_updates", r.stoppedAfterUpdates.map { .int($0) } ?? .null),
+            ]).pretty)
+            return
+        }
         let metrics = r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
         let head = r.stoppedAfterUpdates.map { "stopped after \($0) updates (--max-updates), no checkpoint written; batches in \(dump?.directory ?? "")" }
             ?? "wrote \(r.output): digest \(r.digest)"
@@ -221,11 +233,17 @@ struct ProposeCommand: ParsableCommand {
     @Option(help: "Dataset: image store (.h5) or VOC directory.") var data: String
     @Option(help: "VOC split.") var split = "trainval"
     @Option(name: [.short, .customLong("output")], help: "Output proposals file.") var output: String
+    @Flag(help: "Print the result as JSON (schemas/propose.schema.json).") var json = false
     @OptionGroup var stage: StageOptions
 
     func run() throws {
         let config = try stage.resolve()
         let r = try Propose.run(model: model, dataset: try openDataset(data, split: split), config: config, output: output)
+        if json {
+            Render.out(JSON.object([("output", .string(output)), ("proposals_per_image", .double(r.perImage)), ("recall_05", .double(r.recall05)),
+                                    ("recall_07", .double(r.recall07)), ("images_per_second", .double(r.imagesPerSecond))]).pretty)
+            return
+        }
         Render.out(String(format: "wrote %@: %.1f proposals per image; recall@0.5 %.4f, recall@0.7 %.4f; %.1f images/s",
                           output, r.perImage, r.recall05, r.recall07, r.imagesPerSecond))
     }

@@ -92,7 +92,8 @@ def test_convert_json_matches_schema(paramkit, fixture_file, tmp_path):
 
 
 def test_every_json_output_matches_its_schema(paramkit, fixture_file, tmp_path):
-    """combine, audit, freeze resolve, dataset inspect and detect --json against schemas/<verb>.schema.json
+    """combine, audit, freeze resolve, init, lineage, rename/cast/bbox-denorm (rewrite), train, propose,
+    dataset inspect and detect --json against their schemas
     (inspect, diff, verify, convert, eval and pipeline run are checked in their own tests)."""
     import jsonschema
     from cases import SCHEMAS
@@ -107,11 +108,30 @@ def test_every_json_output_matches_its_schema(paramkit, fixture_file, tmp_path):
     check("audit", paramkit("audit", rpn, rcnn, "--frozen", "FIXED_PARAMS", "--json", expect=1).stdout)
     check("audit", paramkit("audit", rpn, rpn, "--frozen", "FIXED_PARAMS_SHARED", "--json").stdout)
     check("freeze-resolve", paramkit("freeze", "resolve", "FIXED_PARAMS", "--against", rcnn, "--json").stdout)
+    init = tmp_path / "init.h5"
+    check("init", paramkit("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 3, "--seed", 0, "-o", init, "--json").stdout)
+    check("init", paramkit("init", "--network", "tiny-vgg", "--pretrained", rcnn, "--heads", "rpn", "-o", tmp_path / "i2.h5", "--json",
+                           "--dry-run").stdout)
+    check("lineage", paramkit("lineage", tmp_path / "c.h5", "--json").stdout)
+    check("lineage", paramkit("lineage", tmp_path / "c.h5", "fc6_weight", "--json").stdout)
+    check("rewrite", paramkit("rename", init, "--rule", "conv1_=>c1_", "-o", tmp_path / "r.h5", "--json").stdout)
+    check("rewrite", paramkit("cast", init, "--dtype", "float16", "-o", tmp_path / "f.h5", "--json").stdout)
+    check("rewrite", paramkit("cast", init, "--dtype", "bfloat16", "-o", tmp_path / "g.h5", "--json", "--dry-run").stdout)
+    check("rewrite", paramkit("bbox-denorm", rcnn, "--means", "0,0,0,0", "--stds", "0.1,0.1,0.2,0.2", "-o", tmp_path / "b.h5",
+                              "--json").stdout)
     paramkit("dataset", "synth", "--images", 24, "--size", 64, "--classes", 2, "--seed", 1, "-o", tmp_path / "train.h5")
     check("dataset-inspect", paramkit("dataset", "inspect", tmp_path / "train.h5", "--json").stdout)
     (tmp_path / "cfg.yaml").write_text(CONFIG)
     (tmp_path / "pipe.yaml").write_text(PIPELINE)
     paramkit("pipeline", "run", tmp_path / "pipe.yaml", "--dir", tmp_path / "run", "--threads", 1)
+    cfg = ["--config", tmp_path / "cfg.yaml", "--threads", 1, "--json"]
+    train = [tmp_path / "train.h5"]
+    check("train", paramkit("train", "rpn", "--init", init, "--data", *train, "--freeze", "none", "-o", tmp_path / "rpn.h5", *cfg).stdout)
+    check("train", paramkit("train", "rpn", "--init", init, "--data", *train, "--freeze", "none", "-o", tmp_path / "rpn-x.h5", *cfg,
+                            "--dump-batches", tmp_path / "dump", "--max-updates", 2).stdout)
+    check("propose", paramkit("propose", "--model", tmp_path / "rpn.h5", "--data", *train, "-o", tmp_path / "p.h5", *cfg).stdout)
+    check("train", paramkit("train", "rcnn", "--init", init, "--proposals", tmp_path / "p.h5", "--data", *train, "-o", tmp_path / "rc.h5",
+                            *cfg).stdout)
     from test_detect import write_png
     import numpy as np
     write_png(tmp_path / "x.png", np.full((64, 80, 3), 90, np.uint8))
