@@ -5,6 +5,11 @@
 # ISA the CPU runs), a release build, and the interop tests against the real libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every scratch file of the run (the Swift tests', pytest's, the tools they start) goes under one
+# directory, removed when the run ends however it ends.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/paramkit-test-run.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 echo "== $(tools/isa.sh --describe)"
 tools/setup.sh
