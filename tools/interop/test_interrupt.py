@@ -28,10 +28,12 @@ def test_sigint_during_convert_leaves_no_half_file(tmp_path, delay):
     _, err = proc.communicate(timeout=60)
     leftovers = [p.name for p in tmp_path.iterdir() if "paramkit-tmp" in p.name]
     assert leftovers == [], f"temporary files left: {leftovers}"
-    assert proc.returncode in (0, 130), err
+    # 130: the handler removed the temporary file; 0: the write finished first; -SIGINT: the signal
+    # came before the program had installed its handler, so before it wrote anything.
+    assert proc.returncode in (0, 130, -signal.SIGINT), err
     if out.exists():
         # The write finished before the signal took effect: then the file must be whole.
         check = subprocess.run([str(PARAMKIT_BIN), "verify", str(out)], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
     else:
-        assert proc.returncode == 130, "no output although convert succeeded"
+        assert proc.returncode in (130, -signal.SIGINT), "no output although convert succeeded"
