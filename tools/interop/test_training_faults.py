@@ -8,14 +8,8 @@ import pytest
 
 from cases import PARAMKIT_BIN
 
-CONFIG = """network: tiny-vgg
-scale: 64
-max_size: 64
-anchor_scales: [1, 2, 4]
-epochs: 2
-lr: 0.01
-lr_steps: [2]
-"""
+# The small tiny-vgg config of the kill tests (its dropout: 0 does not touch the RPN trained here).
+from test_kill import CONFIG  # noqa: E402
 
 
 @pytest.fixture(scope="module")
