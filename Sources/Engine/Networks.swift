@@ -1,90 +1,80 @@
-// The detection networks of alternate training on the engine: the VGG backbone (3×3 convs + ReLU,
-// 2×2 max pools after blocks 1–4), the RPN head and the R-CNN head, each with forward, losses and
-// a backward that computes nothing below the lowest trainable layer.
+// The detection networks of alternate training as graphs: the VGG backbone (3×3 convs + ReLU, 2×2
+// max pools after blocks 1–4, stride 16), the RPN head with its losses and the R-CNN head with its
+// losses, named as the reference's symbols name them (conv1_1 … relu5_3, rpn_cls_score, roi_pool5,
+// fc6 … bbox_loss). GraphRun executes them; backward stops below the lowest trainable layer.
 
 import Foundation
 import ParamKit
 
-/// conv1_1 … conv5_3 with ReLU, and a pool after the last conv of blocks 1–4 (stride 16, no pool5).
-struct Backbone {
-    struct Layer {
-        let name: String
-        let conv: Convolution
-        let poolAfter: Bool
-    }
-
-    let layers: [Layer]
-
-    init(_ def: NetworkDefinition) {
-        let names = def.params.filter { $0.group == "backbone" && $0.name.hasSuffix("_weight") }
-        layers = names.map { spec in
-            let base = String(spec.name.dropLast("_weight".count))
-            let block = Int(base.dropFirst(4).prefix(1))!
-            let last = !names.contains { $0.name.hasPrefix("conv\(block)_") && $0.name > spec.name }
-            return Layer(name: base, conv: Convolution(kernel: (3, 3), pad: (1, 1), numFilter: spec.shape[0]), poolAfter: last && block < 5)
-        }
-    }
-
-    struct Cache {
-        var inputs: [Blob] = []      // each conv's input
-        var outputs: [Blob] = []     // each ReLU's output
-        var pools: [(argmax: [Int32], shape: [Int])?] = []
-    }
-
-    /// MXNet's name of the top ReLU (the feature map: "relu5_3").
-    var topName: String { "relu" + layers.last!.name.dropFirst(4) }
-
-    /// MXNet's name of the pool after layer `i` ("pool1" after conv1_2, … "pool4").
-    func poolName(_ i: Int) -> String { "pool" + layers[i].name.dropFirst(4).prefix(1) }
-
-    func forward(_ data: Blob, _ params: ParameterSet, cache: inout Cache, probe: inout ForwardProbe?) -> Blob {
+/// Graph builders for the VGG family.
+public enum VGGGraph {
+    /// conv1_1 … conv5_3 with ReLU and a 2×2 max pool after the last conv of blocks 1–4; returns
+    /// the top value (relu5_3) and the conv names.
+    static func backbone(_ g: Graph, _ def: NetworkDefinition, data: Int) -> (top: Int, convs: [String]) {
+        let weights = def.params.filter { $0.group == "backbone" && $0.name.hasSuffix("_weight") }
         var x = data
-        for layer in layers {
-            cache.inputs.append(x)
-            var y = ReLU.forward(layer.conv.forward(x, weight: params[layer.name + "_weight"].value, bias: params[layer.name + "_bias"].value))
-            let reluName = "relu" + layer.name.dropFirst(4)
-            probe?.relu(reluName, &y)
-            cache.outputs.append(y)
-            if layer.poolAfter {
-                var (p, arg) = MaxPool2x2().forward(y)
-                probe?.pool(poolName(cache.outputs.count - 1), input: y, referenceInput: reluName, output: &p, argmax: &arg,
-                            planeSize: y.shape[2] * y.shape[3], outPlaneSize: p.shape[2] * p.shape[3]) { MaxPool2x2().forward($0).1 }
-                cache.pools.append((arg, y.shape))
-                x = p
-            } else {
-                cache.pools.append(nil)
-                x = y
-            }
+        var convs: [String] = []
+        for spec in weights {
+            let base = String(spec.name.dropLast("_weight".count))   // conv3_2
+            let block = Int(base.dropFirst(4).prefix(1)) ?? 0
+            let layer = base.dropFirst(4)                              // 3_2
+            x = g.add(base, ConvolutionOp(kernel: (3, 3), pad: (1, 1), numFilter: spec.shape[0]), [x])
+            x = g.add("relu" + layer, ReLUOp(), [x])
+            convs.append(base)
+            let last = !weights.contains { $0.name.hasPrefix("conv\(block)_") && $0.name > spec.name }
+            if last && block < 5 { x = g.add("pool\(block)", PoolingOp(.max, kernel: (2, 2), stride: (2, 2)), [x]) }
         }
-        return x
+        return (x, convs)
     }
 
-    /// Index of the lowest layer with a trainable parameter (nil: all fixed).
-    func lowestTrainable(_ params: ParameterSet) -> Int? {
-        layers.firstIndex { !params[$0.name + "_weight"].fixed || !params[$0.name + "_bias"].fixed }
+    static func width(_ def: NetworkDefinition, _ name: String) -> Int { def.params.first { $0.name == name }!.shape[0] }
+
+    /// The RPN training graph: inputs data, rpn_label, rpn_bbox_target, rpn_bbox_weight; outputs
+    /// rpn_cls_prob (SoftmaxOutput over (N, 2, A·H, W), ignore −1, normalised by the valid labels)
+    /// and rpn_bbox_loss (MakeLoss of weight × smooth_l1(σ=3) with `bboxGradScale`).
+    public static func rpn(_ def: NetworkDefinition, bboxGradScale: Float) -> (graph: Graph, backbone: [String]) {
+        let g = Graph()
+        let data = g.input("data"), label = g.input("rpn_label")
+        let target = g.input("rpn_bbox_target"), weight = g.input("rpn_bbox_weight")
+        let (top, convs) = backbone(g, def, data: data)
+        let c = g.add("rpn_conv_3x3", ConvolutionOp(kernel: (3, 3), pad: (1, 1), numFilter: width(def, "rpn_conv_3x3_weight")), [top])
+        let r = g.add("rpn_relu_3x3", ReLUOp(), [c])
+        let score = g.add("rpn_cls_score", ConvolutionOp(kernel: (1, 1), numFilter: 2 * def.anchors), [r])
+        let box = g.add("rpn_bbox_pred", ConvolutionOp(kernel: (1, 1), numFilter: 4 * def.anchors), [r])
+        let pairs = g.add("rpn_cls_score_reshape", ReshapeOp(shape: [0, 2, -1, 0]), [score])
+        g.add("rpn_cls_prob", SoftmaxOutputOp(normalization: .valid, useIgnore: true, ignoreLabel: -1, multiOutput: true), [pairs, label])
+        boxLoss(g, prefix: "rpn_", pred: box, target: target, weight: weight, sigma: 3, gradScale: bboxGradScale)
+        return (g, convs)
     }
 
-    /// Backward from the feature gradient; stops below the lowest trainable layer. Returns what was
-    /// computed per layer ("conv3_2: dW db dX"), for tests and logs.
-    @discardableResult
-    func backward(_ dFeature: Blob, _ params: ParameterSet, cache: Cache) -> [String] {
-        var trace: [String] = []
-        guard let lowest = lowestTrainable(params) else { return trace }
-        var dy = dFeature
-        for i in stride(from: layers.count - 1, through: lowest, by: -1) {
-            let layer = layers[i]
-            if let pool = cache.pools[i] { dy = MaxPool2x2().backward(dy, argmax: pool.argmax, inputShape: pool.shape) }
-            dy = ReLU.backward(dy, output: cache.outputs[i])
-            let input = cache.inputs[i], grad = dy
-            let (dx, computed) = params.withGradients(layer.name) { w, gw, gb in
-                (layer.conv.backward(grad, input: input, weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: i > lowest),
-                 (gw == nil ? "" : " dW") + (gb == nil ? "" : " db"))
-            }
-            trace.append("\(layer.name):" + computed + (dx == nil ? "" : " dX"))
-            guard let dx else { break }
-            dy = dx
+    /// The R-CNN training graph: inputs data, rois, label, bbox_target, bbox_weight; ROIPooling 7×7
+    /// at 1/16 → flatten → fc6 → relu6 → drop6 → fc7 → relu7 → drop7 → cls_score / bbox_pred;
+    /// outputs cls_prob (normalised by the rois of the batch) and bbox_loss (σ = 1, `bboxGradScale`).
+    public static func rcnn(_ def: NetworkDefinition, dropout: Float, bboxGradScale: Float) -> (graph: Graph, backbone: [String]) {
+        let g = Graph()
+        let data = g.input("data"), rois = g.input("rois"), label = g.input("label")
+        let target = g.input("bbox_target"), weight = g.input("bbox_weight")
+        let (top, convs) = backbone(g, def, data: data)
+        var x = g.add("roi_pool5", ROIPoolingOp(pooled: (7, 7), spatialScale: 1.0 / 16), [top, rois])
+        x = g.add("flatten", FlattenOp(), [x])
+        for k in [6, 7] {
+            x = g.add("fc\(k)", FullyConnectedOp(numHidden: width(def, "fc\(k)_weight")), [x])
+            x = g.add("relu\(k)", ReLUOp(), [x])
+            x = g.add("drop\(k)", DropoutOp(p: dropout), [x])
         }
-        return trace
+        let score = g.add("cls_score", FullyConnectedOp(numHidden: width(def, "cls_score_weight")), [x])
+        let box = g.add("bbox_pred", FullyConnectedOp(numHidden: width(def, "bbox_pred_weight")), [x])
+        g.add("cls_prob", SoftmaxOutputOp(normalization: .batch), [score, label])
+        boxLoss(g, prefix: "", pred: box, target: target, weight: weight, sigma: 1, gradScale: bboxGradScale)
+        return (g, convs)
+    }
+
+    /// weight × smooth_l1(σ, pred − target) → MakeLoss(grad_scale), as the reference writes it.
+    static func boxLoss(_ g: Graph, prefix: String, pred: Int, target: Int, weight: Int, sigma: Float, gradScale: Float) {
+        let diff = g.add(prefix + "bbox_diff", ElementwiseOp(.sub), [pred, target])
+        let l1 = g.add(prefix + "bbox_loss_", SmoothL1Op(sigma: sigma), [diff])
+        let weighted = g.add(prefix + "bbox_weighted", ElementwiseOp(.mul), [weight, l1])
+        g.add(prefix + "bbox_loss", MakeLossOp(gradScale: gradScale), [weighted])
     }
 }
 
@@ -175,47 +165,45 @@ public struct ForwardProbe: Sendable {
 public final class RPNNetwork {
     public let definition: NetworkDefinition
     public let params: ParameterSet
-    let backbone: Backbone
-    let conv3x3: Convolution, cls: Convolution, bbox: Convolution
     /// What the last backward computed in the backbone, top layer first ("conv3_1: dW db").
     public private(set) var backwardTrace: [String] = []
     /// When set, training passes record (and may override) their activations and pooling choices.
     public var probe: ForwardProbe?
+    private var built: (scale: Float, graph: Graph, backbone: Set<String>)
 
     public init(_ def: NetworkDefinition) {
         definition = def
         params = ParameterSet(def.params.filter { $0.group != "rcnn" })
-        backbone = Backbone(def)
-        let feat = def.params.first { $0.name == "rpn_conv_3x3_weight" }!.shape[0]
-        conv3x3 = Convolution(kernel: (3, 3), pad: (1, 1), numFilter: feat)
-        cls = Convolution(kernel: (1, 1), numFilter: 2 * def.anchors)
-        bbox = Convolution(kernel: (1, 1), numFilter: 4 * def.anchors)
+        let (g, convs) = VGGGraph.rpn(def, bboxGradScale: 1.0 / 256)
+        built = (1.0 / 256, g, Set(convs))
     }
 
-    /// Feature map size for an input size (four 'valid' 2×2 pools).
+    /// The training graph (rebuilt when the box-loss scale changes).
+    public func graph(bboxGradScale: Float = 1.0 / 256) -> Graph {
+        if built.scale != bboxGradScale {
+            let (g, convs) = VGGGraph.rpn(definition, bboxGradScale: bboxGradScale)
+            built = (bboxGradScale, g, Set(convs))
+        }
+        return built.graph
+    }
+
+    /// Feature map size for an input size.
     public func featureSize(height: Int, width: Int) -> (Int, Int) {
-        var (h, w) = (height, width)
-        for layer in backbone.layers where layer.poolAfter { h = (h - 2) / 2 + 1; w = (w - 2) / 2 + 1 }
-        return (h, w)
+        let g = built.graph
+        let shapes = (try? g.valueShapes(inputs: ["data": [1, 3, height, width]])) ?? []
+        guard let s = g.id("rpn_cls_score").flatMap({ shapes.indices.contains($0) ? shapes[$0] : nil }) else { return (0, 0) }
+        return (s[2], s[3])
     }
 
     /// Scores (N, 2A, H, W) as probabilities after the (bg, fg) softmax, and box deltas (N, 4A, H, W).
     public func predict(_ data: Blob) -> (prob: Blob, bbox: Blob) {
-        var cache = Backbone.Cache()
-        var noProbe: ForwardProbe? = nil
-        let f = backbone.forward(data, params, cache: &cache, probe: &noProbe)
-        let r = ReLU.forward(conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value))
-        let score = cls.forward(r, weight: params["rpn_cls_score_weight"].value, bias: params["rpn_cls_score_bias"].value)
-        let box = bbox.forward(r, weight: params["rpn_bbox_pred_weight"].value, bias: params["rpn_bbox_pred_bias"].value)
-        return (softmaxPairs(score), box)
-    }
-
-    /// (N, 2A, H, W) viewed as (N, 2, A·H, W): softmax over the two channels per anchor and cell.
-    func softmaxPairs(_ score: Blob) -> Blob {
-        let s = score.shape
-        var p = SoftmaxOutput.forward(Blob(shape: [s[0], 2, s[1] / 2 * s[2], s[3]], data: score.data))
-        p.shape = s
-        return p
+        var run = GraphRun(built.graph, params: params, context: OpContext(training: false))
+        run.set("data", data)
+        run.forward(["rpn_cls_prob", "rpn_bbox_pred"])
+        let box = run["rpn_bbox_pred"]
+        var prob = run["rpn_cls_prob"]
+        prob.shape = [box.shape[0], box.shape[1] / 2, box.shape[2], box.shape[3]]
+        return (prob, box)
     }
 
     /// One forward/backward pass; gradients accumulate into the parameters (zero them first).
@@ -223,36 +211,18 @@ public final class RPNNetwork {
     /// `bboxGradScale`: MakeLoss's grad_scale on the box loss, 1/RPN_BATCH_SIZE in the reference.
     public func forwardBackward(data: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob,
                                 bboxGradScale: Float = 1.0 / 256) -> StepLosses {
-        var cache = Backbone.Cache()
-        let f = backbone.forward(data, params, cache: &cache, probe: &probe)
-        let pre = conv3x3.forward(f, weight: params["rpn_conv_3x3_weight"].value, bias: params["rpn_conv_3x3_bias"].value)
-        let r = ReLU.forward(pre)
-        let score = cls.forward(r, weight: params["rpn_cls_score_weight"].value, bias: params["rpn_cls_score_bias"].value)
-        let box = bbox.forward(r, weight: params["rpn_bbox_pred_weight"].value, bias: params["rpn_bbox_pred_bias"].value)
-        let s = score.shape
-        let pairs = Blob(shape: [s[0], 2, s[1] / 2 * s[2], s[3]], data: score.data)
-        let prob = SoftmaxOutput.forward(pairs)
-        var dScore = SoftmaxOutput.backwardValid(prob: prob, label: label)
-        dScore.shape = s
-        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 3, gradScale: bboxGradScale)
-        // Heads, then the shared 3×3 conv, then the backbone.
-        var dr = Blob(zeros: r.shape)
-        for (layer, name, dy) in [(cls, "rpn_cls_score", dScore), (bbox, "rpn_bbox_pred", dBox)] {
-            let d = backwardConv(layer, name, dy, input: r, inputGrad: true)!
-            for i in 0..<dr.count { dr.data[i] += d.data[i] }
-        }
-        let needFeature = backbone.lowestTrainable(params) != nil
-        backwardTrace = []
-        if let df = backwardConv(conv3x3, "rpn_conv_3x3", ReLU.backward(dr, output: r), input: f, inputGrad: needFeature) {
-            backwardTrace = backbone.backward(df, params, cache: cache)
-        }
-        return StepLosses(prob: prob, bboxLoss: l1)
-    }
-
-    func backwardConv(_ conv: Convolution, _ name: String, _ dy: Blob, input: Blob, inputGrad: Bool) -> Blob? {
-        params.withGradients(name) { w, gw, gb in
-            conv.backward(dy, input: input, weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: inputGrad)
-        }
+        var run = GraphRun(graph(bboxGradScale: bboxGradScale), params: params, context: OpContext(training: true))
+        run.probe = probe
+        run.set("data", data)
+        run.set("rpn_label", Blob(shape: [data.shape[0], label.count / max(data.shape[0], 1)], data: label))
+        run.set("rpn_bbox_target", bboxTarget)
+        run.set("rpn_bbox_weight", bboxWeight)
+        run.forward(["rpn_cls_prob", "rpn_bbox_loss"])
+        let losses = StepLosses(prob: run["rpn_cls_prob"], bboxLoss: run["rpn_bbox_loss"])
+        probe = run.probe
+        let backbone = built.backbone
+        backwardTrace = run.backward().filter { backbone.contains($0.node) }.map { $0.node + ":" + $0.computed }
+        return losses
     }
 }
 
@@ -261,9 +231,6 @@ public final class RPNNetwork {
 public final class RCNNNetwork {
     public let definition: NetworkDefinition
     public let params: ParameterSet
-    let backbone: Backbone
-    let roiPool = ROIPooling(pooled: (7, 7), spatialScale: 1.0 / 16)
-    let fc6: FullyConnected, fc7: FullyConnected, cls: FullyConnected, bbox: FullyConnected
     /// Dropout probability (0.5 in the reference; 0 turns it off, e.g. to compare with MXNet exactly).
     public var dropout: Float = 0.5
     public var generator: SeededGenerator
@@ -271,37 +238,32 @@ public final class RCNNNetwork {
     public private(set) var backwardTrace: [String] = []
     /// When set, training passes record (and may override) their activations and pooling choices.
     public var probe: ForwardProbe?
+    private var built: (dropout: Float, scale: Float, graph: Graph, backbone: Set<String>)
 
     public init(_ def: NetworkDefinition, seed: UInt64 = 0) {
         definition = def
         params = ParameterSet(def.params.filter { $0.group != "rpn" && !$0.name.hasSuffix("_test") })
-        backbone = Backbone(def)
-        func width(_ n: String) -> Int { def.params.first { $0.name == n }!.shape[0] }
-        fc6 = FullyConnected(numHidden: width("fc6_weight"))
-        fc7 = FullyConnected(numHidden: width("fc7_weight"))
-        cls = FullyConnected(numHidden: width("cls_score_weight"))
-        bbox = FullyConnected(numHidden: width("bbox_pred_weight"))
         generator = SeededGenerator(seed: seed)
+        let (g, convs) = VGGGraph.rcnn(def, dropout: 0.5, bboxGradScale: 1.0 / 128)
+        built = (0.5, 1.0 / 128, g, Set(convs))
     }
 
-    func fc(_ layer: FullyConnected, _ name: String, _ x: Blob) -> Blob {
-        layer.forward(x, weight: params[name + "_weight"].value, bias: params[name + "_bias"].value)
-    }
-
-    func backwardFC(_ layer: FullyConnected, _ name: String, _ dy: Blob, input: Blob, inputGrad: Bool) -> Blob? {
-        params.withGradients(name) { w, gw, gb in
-            layer.backward(dy, input: input, weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: inputGrad)
+    /// The training graph for the current dropout and a box-loss scale.
+    public func graph(bboxGradScale: Float = 1.0 / 128) -> Graph {
+        if built.dropout != dropout || built.scale != bboxGradScale {
+            let (g, convs) = VGGGraph.rcnn(definition, dropout: dropout, bboxGradScale: bboxGradScale)
+            built = (dropout, bboxGradScale, g, Set(convs))
         }
+        return built.graph
     }
 
     /// Class probabilities (R, C) and box deltas (R, 4C) for rois (R, 5) on one image (no dropout).
     public func predict(_ data: Blob, rois: Blob) -> (prob: Blob, bbox: Blob) {
-        var cache = Backbone.Cache()
-        var noProbe: ForwardProbe? = nil
-        let f = backbone.forward(data, params, cache: &cache, probe: &noProbe)
-        let (pooled, _) = roiPool.forward(f, rois: rois)
-        let h7 = ReLU.forward(fc(fc7, "fc7", ReLU.forward(fc(fc6, "fc6", pooled))))
-        return (SoftmaxOutput.forward(fc(cls, "cls_score", h7)), fc(bbox, "bbox_pred", h7))
+        var run = GraphRun(built.graph, params: params, context: OpContext(training: false))
+        run.set("data", data)
+        run.set("rois", rois)
+        run.forward(["cls_prob", "bbox_pred"])
+        return (run["cls_prob"], run["bbox_pred"])
     }
 
     /// One forward/backward pass over sampled rois (R, 5) = [batch index, x1, y1, x2, y2] of the
@@ -310,32 +272,19 @@ public final class RCNNNetwork {
     /// batch together), the box loss by `bboxGradScale` (MakeLoss grad_scale, 1/BATCH_ROIS).
     public func forwardBackward(data: Blob, rois: Blob, label: [Float], bboxTarget: Blob, bboxWeight: Blob,
                                 bboxGradScale: Float = 1.0 / 128) -> StepLosses {
-        var cache = Backbone.Cache()
-        let f = backbone.forward(data, params, cache: &cache, probe: &probe)
-        var (pooled, argmax) = roiPool.forward(f, rois: rois)
-        probe?.pool("roi_pool5", input: f, referenceInput: backbone.topName, output: &pooled, argmax: &argmax,
-                    planeSize: nil, outPlaneSize: 1) { roiPool.forward($0, rois: rois).1 }
-        var h6 = ReLU.forward(fc(fc6, "fc6", pooled))
-        probe?.relu("relu6", &h6)
-        let (d6, mask6) = dropout > 0 ? Dropout(p: dropout).forward(h6, using: &generator) : (h6, [])
-        var h7 = ReLU.forward(fc(fc7, "fc7", d6))
-        probe?.relu("relu7", &h7)
-        let (d7, mask7) = dropout > 0 ? Dropout(p: dropout).forward(h7, using: &generator) : (h7, [])
-        let prob = SoftmaxOutput.forward(fc(cls, "cls_score", d7))
-        let box = fc(bbox, "bbox_pred", d7)
-        let dScore = SoftmaxOutput.backwardBatch(prob: prob, label: label)
-        let (l1, dBox) = SmoothL1.weightedLoss(pred: box, target: bboxTarget, weight: bboxWeight, sigma: 1, gradScale: bboxGradScale)
-        var dd7 = backwardFC(cls, "cls_score", dScore, input: d7, inputGrad: true)!
-        let db = backwardFC(bbox, "bbox_pred", dBox, input: d7, inputGrad: true)!
-        for i in 0..<dd7.count { dd7.data[i] += db.data[i] }
-        let dh7 = ReLU.backward(dropout > 0 ? Dropout(p: dropout).backward(dd7, mask: mask7) : dd7, output: h7)
-        let dd6 = backwardFC(fc7, "fc7", dh7, input: d6, inputGrad: true)!
-        let dh6 = ReLU.backward(dropout > 0 ? Dropout(p: dropout).backward(dd6, mask: mask6) : dd6, output: h6)
-        let needFeature = backbone.lowestTrainable(params) != nil
-        backwardTrace = []
-        if let dPooled = backwardFC(fc6, "fc6", dh6, input: pooled, inputGrad: needFeature) {
-            backwardTrace = backbone.backward(roiPool.backward(dPooled, argmax: argmax, dataShape: f.shape), params, cache: cache)
-        }
-        return StepLosses(prob: prob, bboxLoss: l1)
+        var run = GraphRun(graph(bboxGradScale: bboxGradScale), params: params, context: OpContext(training: true, generator: generator))
+        run.probe = probe
+        run.set("data", data)
+        run.set("rois", rois)
+        run.set("label", Blob(shape: [label.count], data: label))
+        run.set("bbox_target", bboxTarget)
+        run.set("bbox_weight", bboxWeight)
+        run.forward(["cls_prob", "bbox_loss"])
+        let losses = StepLosses(prob: run["cls_prob"], bboxLoss: run["bbox_loss"])
+        probe = run.probe
+        let backbone = built.backbone
+        backwardTrace = run.backward().filter { backbone.contains($0.node) }.map { $0.node + ":" + $0.computed }
+        generator = run.context.generator
+        return losses
     }
 }

@@ -6,15 +6,20 @@ import ParamKit
 public final class Parameter {
     public let name: String
     public let shape: [Int]
+    /// `arg` (learned) or `aux` (a state such as BatchNorm's moving mean: loaded, saved, updated by
+    /// its op in training, never by the optimiser).
+    public let role: Role
     public var value: [Float]
     public var grad: [Float]
     public var momentum: [Float]
     /// Fixed (frozen): no gradient, no update, no weight decay.
     public var fixed = false
 
-    init(name: String, shape: [Int]) {
+    init(name: String, role: Role = .arg, shape: [Int]) {
         self.name = name
+        self.role = role
         self.shape = shape
+        fixed = role == .aux
         let n = shape.reduce(1, *)
         value = [Float](repeating: 0, count: n)
         grad = [Float](repeating: 0, count: n)
@@ -27,7 +32,7 @@ public final class ParameterSet {
     private let byName: [String: Parameter]
 
     public init(_ specs: [ParamSpec]) {
-        ordered = specs.map { Parameter(name: $0.name, shape: $0.shape) }
+        ordered = specs.map { Parameter(name: $0.name, role: $0.role, shape: $0.shape) }
         byName = Dictionary(uniqueKeysWithValues: ordered.map { ($0.name, $0) })
     }
 
@@ -41,11 +46,12 @@ public final class ParameterSet {
     /// Copies every parameter from a checkpoint; a missing or mis-shaped tensor is an error.
     public func load(_ checkpoint: Checkpoint, file: String) throws {
         for p in ordered {
-            guard let t = checkpoint["arg:" + p.name] else {
-                throw UsageError("\(file): no arg:\(p.name), which the network needs")
+            let key = p.role.rawValue + ":" + p.name
+            guard let t = checkpoint[key] else {
+                throw UsageError("\(file): no \(key), which the network needs")
             }
             guard t.dtype == .float32, t.shape == p.shape else {
-                throw UsageError("\(file): arg:\(p.name) is \(t.dtype.rawValue) \(Shape.text(t.shape)), the network needs float32 \(Shape.text(p.shape))")
+                throw UsageError("\(file): \(key) is \(t.dtype.rawValue) \(Shape.text(t.shape)), the network needs float32 \(Shape.text(p.shape))")
             }
             t.withUnsafeBytes { p.value = Array($0.bindMemory(to: Float.self)) }
         }
@@ -53,16 +59,16 @@ public final class ParameterSet {
 
     public func checkpoint() -> Checkpoint {
         var c = Checkpoint()
-        for p in ordered { c.append(p.name, Tensor(p.value, shape: p.shape)) }
+        for p in ordered { c.append(p.name, role: p.role, Tensor(p.value, shape: p.shape)) }
         return c
     }
 
     /// Marks the parameters a spec fixes (MXNet's fixed_param_names) and returns the resolution.
     @discardableResult
     public func freeze(_ spec: FreezeSpec) throws -> FreezeReport {
-        let report = try Freeze.resolve(spec, against: ordered.map { TensorInfo(name: $0.name, role: .arg, dtype: .float32, shape: $0.shape) })
+        let report = try Freeze.resolve(spec, against: ordered.map { TensorInfo(name: $0.name, role: $0.role, dtype: .float32, shape: $0.shape) })
         let frozen = Set(report.frozen.map(\.name))
-        for p in ordered { p.fixed = frozen.contains(p.name) }
+        for p in ordered { p.fixed = p.role == .aux || frozen.contains(p.name) }
         return report
     }
 
