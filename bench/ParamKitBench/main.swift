@@ -18,13 +18,15 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 }
 
 let args = CommandLine.arguments
-if args.count >= 2, ["engine-step", "train", "conv-gflops", "proposal"].contains(args[1]) {
+if args.count >= 2, ["engine-step", "train", "conv-gflops", "proposal", "graph-check"].contains(args[1]) {
     do {
         if let t = args.firstIndex(of: "--threads").flatMap({ Int(args[$0 + 1]) }) { Threads.set(t) }
         switch args[1] {
         case "engine-step":
             try EngineBench.step(dir: args[2], stage: args[3], out: args[4], probe: args.contains("--probe"),
                                  align: args.firstIndex(of: "--align").map { args[$0 + 1] })
+        case "graph-check":
+            try GraphCheck.run(symbol: args[2], input: args[3], output: args[4], training: !args.contains("--inference"))
         case "proposal":
             print(try EngineBench.proposal(input: args[2], output: args[3], pre: Int(args[4])!, post: Int(args[5])!))
         case "train":

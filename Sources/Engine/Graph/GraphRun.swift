@@ -19,6 +19,10 @@ public struct GraphRun {
     public var context: OpContext
     /// When set, each ReLU and pooling node records (and may override) its decisions.
     public var probe: ForwardProbe?
+    /// Graph inputs whose gradient backward computes too (e.g. `data`, to check an op's dX).
+    public var gradientInputs: Set<String> = []
+    /// The gradients of `gradientInputs` after backward.
+    public private(set) var inputGradients: [String: Blob] = [:]
 
     private var values: [Blob?]
     private var states: [OpState]
@@ -54,6 +58,7 @@ public struct GraphRun {
     private mutating func planBackward() {
         let n0 = graph.inputNames.count
         needsGradient = Array(repeating: false, count: graph.valueCount)
+        for name in gradientInputs { if let v = graph.id(name), v < n0 { needsGradient[v] = true } }
         keptForBackward = []
         for (i, node) in graph.nodes.enumerated() {
             let learned = node.op.parameterSuffixes.count
@@ -108,14 +113,16 @@ public struct GraphRun {
         }
     }
 
-    /// Backward from every loss computed by the last forward pass. Parameter gradients add into
-    /// `grad` (zero them first). Returns what each node with parameters computed, last node first
-    /// ("conv3_1: dW db dX").
+    /// Backward from every loss computed by the last forward pass, and from the given output
+    /// gradients of other nodes (`seeds`, as MXNet's backward(out_grads)). Parameter gradients add
+    /// into `grad` (zero them first). Returns what each node with parameters computed, last node
+    /// first ("conv3_1: dW db dX").
     @discardableResult
-    public mutating func backward() -> [(node: String, computed: String)] {
+    public mutating func backward(seeds: [String: Blob] = [:]) -> [(node: String, computed: String)] {
         precondition(context.training, "backward needs a training pass")
         let n0 = graph.inputNames.count
         var grads = [Blob?](repeating: nil, count: graph.valueCount)
+        for (name, g) in seeds { grads[id(name)] = g }
         var trace: [(String, String)] = []
         for i in graph.nodes.indices.reversed() where ran[i] {
             let node = graph.nodes[i], out = n0 + i
@@ -141,6 +148,8 @@ public struct GraphRun {
                 if grads[u] == nil { grads[u] = g } else { grads[u]!.add(g) }
             }
         }
+        inputGradients = [:]
+        for name in gradientInputs { if let v = graph.id(name), v < n0, let g = grads[v] { inputGradients[name] = g } }
         return trace
     }
 }

@@ -1,0 +1,195 @@
+// MXNet symbol JSON (PREFIX-symbol.json) to a Graph and back. A "null" node is a variable: at an
+// op's parameter position (a convolution's weight, a BatchNorm's moving_var) it names a parameter
+// or aux state; anywhere else it is a graph input (data, rois, labels). Every op reference must
+// point at an earlier node and at output 0; an unknown op or attribute value is an error naming
+// the node.
+
+import Foundation
+
+public enum SymbolJSON {
+    /// Builds a graph from symbol JSON text; `heads` are the symbol's outputs, in order.
+    public static func graph(_ text: Data, file: String = "symbol") throws(GraphError) -> (graph: Graph, heads: [String]) {
+        guard let root = try? JSONSerialization.jsonObject(with: text) as? [String: Any],
+              let nodes = root["nodes"] as? [[String: Any]] else {
+            throw GraphError("\(file): not MXNet symbol JSON (no \"nodes\" list)")
+        }
+        struct Raw { let name: String; let op: String; let attrs: [String: String]; let inputs: [Int] }
+        var raws: [Raw] = []
+        for (k, node) in nodes.enumerated() {
+            guard let name = node["name"] as? String, let op = node["op"] as? String else {
+                throw GraphError("\(file): node \(k) has no name or op")
+            }
+            let attrs = (node["attrs"] ?? node["attr"] ?? node["param"]) as? [String: String] ?? [:]
+            var inputs: [Int] = []
+            for ref in node["inputs"] as? [[Int]] ?? [] {
+                guard let source = ref.first, source >= 0, source < k else {
+                    throw GraphError(node: name, "\(file): input \(ref) is not an earlier node (a cycle or a forward reference)")
+                }
+                guard ref.count < 2 || ref[1] == 0 else {
+                    throw GraphError(node: name, "\(file): reads output \(ref[1]) of '\(nodes[source]["name"] ?? source)'; only output 0 is supported")
+                }
+                inputs.append(source)
+            }
+            raws.append(Raw(name: name, op: op, attrs: attrs, inputs: inputs))
+        }
+        // Ops first, to learn which variables are parameters.
+        var ops: [Int: any Op] = [:]
+        var parameterVariables = Set<Int>()
+        for (k, raw) in raws.enumerated() where raw.op != "null" {
+            let op = try MXNetOps.make(raw.op, raw.attrs, node: raw.name)
+            ops[k] = op
+            let count = op.parameterSuffixes.count + op.auxSuffixes.count
+            guard raw.inputs.count > count else {
+                throw GraphError(node: raw.name, "\(file): \(raw.op) has \(raw.inputs.count) inputs, needs at least \(count + 1)")
+            }
+            for source in raw.inputs.suffix(count) {
+                guard raws[source].op == "null" else {
+                    throw GraphError(node: raw.name, "\(file): parameter input '\(raws[source].name)' is not a variable")
+                }
+                parameterVariables.insert(source)
+            }
+        }
+        let g = Graph()
+        var value: [Int: Int] = [:]
+        for (k, raw) in raws.enumerated() where raw.op == "null" && !parameterVariables.contains(k) { value[k] = g.input(raw.name) }
+        for (k, raw) in raws.enumerated() where raw.op != "null" {
+            let op = ops[k]!
+            let count = op.parameterSuffixes.count + op.auxSuffixes.count
+            let data = raw.inputs.dropLast(count).map { value[$0]! }
+            guard g.id(raw.name) == nil else { throw GraphError(node: raw.name, "\(file): two nodes are named '\(raw.name)'") }
+            value[k] = g.add(raw.name, op, data, params: raw.inputs.suffix(count).map { raws[$0].name })
+        }
+        let heads = (root["heads"] as? [[Int]] ?? []).compactMap { $0.first }.filter { value[$0] != nil }.map { raws[$0].name }
+        return (g, heads.isEmpty ? [g.name(ofValue: g.valueCount - 1)] : heads)
+    }
+}
+
+/// MXNet operator names and attribute strings to ops.
+public enum MXNetOps {
+    public static let supported = ["Activation", "BatchNorm", "Concat", "Convolution", "Dropout", "Flatten", "FullyConnected",
+                                   "MakeLoss", "Pooling", "ROIPooling", "Reshape", "SoftmaxOutput", "elemwise_add", "elemwise_mul",
+                                   "elemwise_sub", "smooth_l1"]
+
+    public static func make(_ op: String, _ attrs: [String: String], node: String) throws(GraphError) -> any Op {
+        let a = Attributes(values: attrs, node: node, op: op)
+        switch op {
+        case "Convolution":
+            try a.require("dilate", oneOf: ["(1, 1)", "(1,1)", "()"])
+            try a.require("num_group", oneOf: ["1"])
+            return ConvolutionOp(kernel: try a.pair("kernel"), stride: try a.pair("stride", default: (1, 1)),
+                                 pad: try a.pair("pad", default: (0, 0)), numFilter: try a.int("num_filter"),
+                                 noBias: try a.bool("no_bias", default: false))
+        case "FullyConnected":
+            try a.require("flatten", oneOf: ["True", "true", "1"])
+            return FullyConnectedOp(numHidden: try a.int("num_hidden"), noBias: try a.bool("no_bias", default: false))
+        case "Activation":
+            try a.require("act_type", oneOf: ["relu"], always: true)
+            return ReLUOp()
+        case "Pooling":
+            let type = attrs["pool_type"] ?? "max"
+            guard let kind = PoolingOp.Kind(rawValue: type) else { throw a.error("pool_type '\(type)' is not supported (max, avg)") }
+            let global = try a.bool("global_pool", default: false)
+            let conventionName = attrs["pooling_convention"] ?? "valid"
+            guard let convention = PoolingOp.Convention(rawValue: conventionName) else {
+                throw a.error("pooling_convention '\(conventionName)' is not supported (valid, full)")
+            }
+            return PoolingOp(kind, kernel: global ? try a.pair("kernel", default: (1, 1)) : try a.pair("kernel"),
+                             stride: try a.pair("stride", default: (1, 1)), pad: try a.pair("pad", default: (0, 0)),
+                             convention: convention, global: global, countIncludePad: try a.bool("count_include_pad", default: true))
+        case "Dropout":
+            try a.require("mode", oneOf: ["training"])
+            return DropoutOp(p: try a.float("p", default: 0.5))
+        case "ROIPooling":
+            return ROIPoolingOp(pooled: try a.pair("pooled_size"), spatialScale: try a.float("spatial_scale"))
+        case "Reshape":
+            return ReshapeOp(shape: try a.tuple("shape"))
+        case "Flatten":
+            return FlattenOp()
+        case "SoftmaxOutput":
+            let name = attrs["normalization"] ?? "null"
+            guard let normalization = SoftmaxOutputOp.Normalization(rawValue: name) else { throw a.error("normalization '\(name)'") }
+            return SoftmaxOutputOp(normalization: normalization, useIgnore: try a.bool("use_ignore", default: false),
+                                   ignoreLabel: try a.float("ignore_label", default: -1), gradScale: try a.float("grad_scale", default: 1),
+                                   multiOutput: try a.bool("multi_output", default: false))
+        case "smooth_l1":
+            return SmoothL1Op(sigma: try a.float("scalar", default: 1))
+        case "MakeLoss":
+            try a.require("normalization", oneOf: ["null"])
+            return MakeLossOp(gradScale: try a.float("grad_scale", default: 1))
+        case "elemwise_add", "_Plus", "_plus": return ElementwiseOp(.add)
+        case "elemwise_sub", "_Minus", "_minus": return ElementwiseOp(.sub)
+        case "elemwise_mul", "_Mul", "_mul": return ElementwiseOp(.mul)
+        case "BatchNorm":
+            try a.require("axis", oneOf: ["1"])
+            try a.require("output_mean_var", oneOf: ["False", "false", "0"])
+            return BatchNormOp(eps: try a.float("eps", default: 1e-3), momentum: try a.float("momentum", default: 0.9),
+                               fixGamma: try a.bool("fix_gamma", default: true), useGlobalStats: try a.bool("use_global_stats", default: false))
+        case "Concat":
+            return ConcatOp(axis: try a.int("dim", default: 1))
+        default:
+            throw GraphError(node: node, "unknown op '\(op)' (ParamKit runs \(supported.joined(separator: ", ")))")
+        }
+    }
+
+    /// MXNet's attribute strings: "(3, 3)", "True", "0.0625".
+    struct Attributes {
+        let values: [String: String]
+        let node: String
+        let op: String
+
+        func error(_ message: String) -> GraphError { GraphError(node: node, "\(op): \(message)") }
+
+        func raw(_ key: String) throws(GraphError) -> String {
+            guard let v = values[key] else { throw error("needs the attribute '\(key)'") }
+            return v
+        }
+
+        func int(_ key: String, default d: Int? = nil) throws(GraphError) -> Int {
+            if values[key] == nil, let d { return d }
+            guard let v = Int(try raw(key).trimmingCharacters(in: .whitespaces)) else { throw error("\(key) '\(values[key]!)' is not an integer") }
+            return v
+        }
+
+        func float(_ key: String, default d: Float? = nil) throws(GraphError) -> Float {
+            if values[key] == nil, let d { return d }
+            guard let v = Float(try raw(key).trimmingCharacters(in: .whitespaces)) else { throw error("\(key) '\(values[key]!)' is not a number") }
+            return v
+        }
+
+        func bool(_ key: String, default d: Bool) throws(GraphError) -> Bool {
+            guard let v = values[key] else { return d }
+            switch v.lowercased() {
+            case "true", "1": return true
+            case "false", "0": return false
+            default: throw error("\(key) '\(v)' is not True or False")
+            }
+        }
+
+        func tuple(_ key: String) throws(GraphError) -> [Int] {
+            let text = try raw(key).trimmingCharacters(in: CharacterSet(charactersIn: "()[] "))
+            if text.isEmpty { return [] }
+            var out: [Int] = []
+            for part in text.split(separator: ",") {
+                guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else { throw error("\(key) '\(values[key]!)' is not a tuple of integers") }
+                out.append(v)
+            }
+            return out
+        }
+
+        func pair(_ key: String, default d: (Int, Int)? = nil) throws(GraphError) -> (Int, Int) {
+            if values[key] == nil, let d { return d }
+            let t = try tuple(key)
+            guard t.count == 2 else { throw error("\(key) '\(values[key]!)' is not a pair (only 2-d ops are supported)") }
+            return (t[0], t[1])
+        }
+
+        /// Accepts the attribute only with one of these values (or absent, unless `always`).
+        func require(_ key: String, oneOf allowed: [String], always: Bool = false) throws(GraphError) {
+            guard let v = values[key] else {
+                if always { throw error("needs the attribute '\(key)'") }
+                return
+            }
+            guard allowed.contains(v) else { throw error("\(key) '\(v)' is not supported (\(allowed.joined(separator: ", ")))") }
+        }
+    }
+}
