@@ -89,19 +89,17 @@ public struct GraphRun {
         var uses = [Int](repeating: 0, count: graph.valueCount)
         for (i, node) in graph.nodes.enumerated() where needed[i] { for u in node.inputs { uses[u] += 1 } }
         for (i, node) in graph.nodes.enumerated() where needed[i] {
-            var vals = [Blob?](repeating: nil, count: node.inputs.count)
-            var owned = [Bool](repeating: false, count: node.inputs.count)
+            var x = OpValues(Array(repeating: nil, count: node.inputs.count), owned: Array(repeating: false, count: node.inputs.count))
             for (j, u) in node.inputs.enumerated() {
                 uses[u] -= 1
                 let alone = node.inputs.firstIndex(of: u) == node.inputs.lastIndex(of: u)
                 if uses[u] == 0 && alone && !retain.contains(u) && probe == nil {
-                    swap(&vals[j], &values[u])   // handed over: the op may write into it
-                    owned[j] = vals[j] != nil
+                    swap(&x.values[j], &values[u])   // handed over: the op may write into it
+                    x.owned[j] = x.values[j] != nil
                 } else {
-                    vals[j] = values[u]
+                    x.values[j] = values[u]
                 }
             }
-            var x = OpValues(vals, owned: owned)
             var (y, state) = node.op.forward(&x, params: bound[i], context: &context)
             if probe != nil, let first = node.inputs.first {
                 node.op.probe(&probe!, node: node.name, inputName: graph.name(ofValue: first), inputs: x, output: &y, state: &state)
@@ -133,7 +131,7 @@ public struct GraphRun {
             guard dy != nil || node.op.isLoss else { continue }
             let want = node.inputs.enumerated().map { j, u in needsGradient[u] && !node.op.labelInputs.contains(j) }
             let inputs = OpValues(node.inputs.map { values[$0] }, owned: Array(repeating: false, count: node.inputs.count))
-            let dx = node.op.backward(dy, inputs: inputs, output: values[out], state: states[i], params: bound[i],
+            let dx = node.op.backward(&dy, inputs: inputs, output: values[out], state: states[i], params: bound[i],
                                       wantInput: want, context: &context)
             if !node.params.isEmpty {
                 let learned = node.op.parameterSuffixes

@@ -79,8 +79,9 @@ public protocol Op: Sendable {
     func forward(_ x: inout OpValues, params: [Parameter], context: inout OpContext) -> (Blob, OpState)
 
     /// Gradients of the inputs (nil where `wantInput` is false); each trainable parameter's gradient
-    /// is added into its `grad`. `dy` is nil for a loss.
-    func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    /// is added into its `grad`. `dy` is nil for a loss; an op may `dy.take()` it to write its
+    /// input gradient in place (the executor holds no other reference).
+    func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                   wantInput: [Bool], context: inout OpContext) -> [Blob?]
 
     /// Whether forward reads input `i` (a loss's label is not read at inference and may be absent).

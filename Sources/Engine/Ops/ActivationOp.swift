@@ -13,9 +13,9 @@ public struct ReLUOp: Op {
 
     public var backwardReadsOutput: Bool { true }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        [ReLU.backward(dy!, output: output!)]
+        [ReLU.backward(dy.take()!, output: output!)]
     }
 
     public func probe(_ probe: inout ForwardProbe, node: String, inputName: String, inputs: OpValues, output: inout Blob, state: inout OpState) {

@@ -83,7 +83,7 @@ public struct BatchNormOp: Op {
 
     public func backwardReads(input i: Int) -> Bool { true }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard case .floats(let stats) = state else { return [nil] }
         let dy = dy!, x = inputs[0]

@@ -40,7 +40,7 @@ public struct ConcatOp: Op {
         return (y, .floats(shapes.map { Float($0[axis]) }))
     }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard case .floats(let sizes) = state else { return [] }
         let dy = dy!

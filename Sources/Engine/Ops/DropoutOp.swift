@@ -15,9 +15,11 @@ public struct DropoutOp: Op {
         return (y, .mask(mask))
     }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        guard case .mask(let mask) = state else { return [dy] }
-        return [Dropout(p: p).backward(dy!, mask: mask)]
+        guard case .mask(let mask) = state else { return [dy.take()] }
+        var g = dy.take()!
+        for i in 0..<g.count { g.data[i] *= mask[i] }
+        return [g]
     }
 }

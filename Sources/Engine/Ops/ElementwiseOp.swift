@@ -30,9 +30,9 @@ public struct ElementwiseOp: Op {
 
     public func backwardReads(input i: Int) -> Bool { function == .mul }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        let g = dy!
+        let g = dy.take()!
         func scaled(by other: Int) -> Blob {
             var d = g
             let o = inputs[other]

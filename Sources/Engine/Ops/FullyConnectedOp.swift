@@ -28,7 +28,7 @@ public struct FullyConnectedOp: Op {
 
     public func backwardReads(input i: Int) -> Bool { true }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         let w = params[0]
         let dx = withGradient(w) { gw in

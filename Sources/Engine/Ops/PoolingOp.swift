@@ -136,7 +136,7 @@ public struct PoolingOp: Op {
 
     public func backwardReads(input i: Int) -> Bool { type == .avg }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         let dy = dy!
         if case .indices(let arg, let shape) = state { return [scatterMax(dy, arg, shape)] }

@@ -19,7 +19,7 @@ public struct ROIPoolingOp: Op {
         return (y, .indices(arg, input: x[0].shape))
     }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard case .indices(let arg, let shape) = state, wantInput[0] else { return [nil, nil] }
         return [pool.backward(dy!, argmax: arg, dataShape: shape), nil]

@@ -28,9 +28,9 @@ public struct ReshapeOp: Op {
         return (y, .shape(input))
     }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        reshapedBack(dy!, state)
+        reshapedBack(dy.take()!, state)
     }
 }
 
@@ -50,9 +50,9 @@ public struct FlattenOp: Op {
         return (y, .shape(input))
     }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        reshapedBack(dy!, state)
+        reshapedBack(dy.take()!, state)
     }
 }
 

@@ -15,9 +15,9 @@ public struct SmoothL1Op: Op {
 
     public func backwardReads(input i: Int) -> Bool { true }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        var g = dy!
+        var g = dy.take()!
         let x = inputs[0]
         for i in 0..<g.count { g.data[i] *= SmoothL1.derivative(x.data[i], sigma: sigma) }
         return [g]
@@ -39,7 +39,7 @@ public struct MakeLossOp: Op {
         return (y, .shape(y.shape))
     }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard case .shape(let shape) = state else { return [nil] }
         return [Blob(shape: shape, data: [Float](repeating: gradScale, count: shape.reduce(1, *)))]

@@ -51,7 +51,7 @@ public struct SoftmaxOutputOp: Op {
     public func backwardReads(input i: Int) -> Bool { i == 1 }
     public var backwardReadsOutput: Bool { true }
 
-    public func backward(_ dy: Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
+    public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard wantInput[0] else { return [nil, nil] }
         let prob = output!, label = inputs[1].data
