@@ -29,6 +29,30 @@ public enum VGGGraph {
 
     static func width(_ def: NetworkDefinition, _ name: String) -> Int { def.params.first { $0.name == name }!.shape[0] }
 
+    /// rpn_conv_3x3 + ReLU → rpn_cls_score (2A) / rpn_bbox_pred (4A), and the score viewed as
+    /// (N, 2, A·H, W) for the softmax over (bg, fg): returns (rpn_cls_score_reshape, rpn_bbox_pred).
+    static func rpnHead(_ g: Graph, _ def: NetworkDefinition, feature: Int) -> (pairs: Int, box: Int) {
+        let c = g.add("rpn_conv_3x3", ConvolutionOp(kernel: (3, 3), pad: (1, 1), numFilter: width(def, "rpn_conv_3x3_weight")), [feature])
+        let r = g.add("rpn_relu_3x3", ReLUOp(), [c])
+        let score = g.add("rpn_cls_score", ConvolutionOp(kernel: (1, 1), numFilter: 2 * def.anchors), [r])
+        let box = g.add("rpn_bbox_pred", ConvolutionOp(kernel: (1, 1), numFilter: 4 * def.anchors), [r])
+        return (g.add("rpn_cls_score_reshape", ReshapeOp(shape: [0, 2, -1, 0]), [score]), box)
+    }
+
+    /// ROIPooling 7×7 at 1/16 → flatten → fc6 → relu6 → drop6 → fc7 → relu7 → drop7 →
+    /// cls_score / bbox_pred: returns (cls_score, bbox_pred).
+    static func rcnnHead(_ g: Graph, _ def: NetworkDefinition, feature: Int, rois: Int, dropout: Float) -> (score: Int, box: Int) {
+        var x = g.add("roi_pool5", ROIPoolingOp(pooled: (7, 7), spatialScale: 1.0 / 16), [feature, rois])
+        x = g.add("flatten", FlattenOp(), [x])
+        for k in [6, 7] {
+            x = g.add("fc\(k)", FullyConnectedOp(numHidden: width(def, "fc\(k)_weight")), [x])
+            x = g.add("relu\(k)", ReLUOp(), [x])
+            x = g.add("drop\(k)", DropoutOp(p: dropout), [x])
+        }
+        return (g.add("cls_score", FullyConnectedOp(numHidden: width(def, "cls_score_weight")), [x]),
+                g.add("bbox_pred", FullyConnectedOp(numHidden: width(def, "bbox_pred_weight")), [x]))
+    }
+
     /// The RPN training graph: inputs data, rpn_label, rpn_bbox_target, rpn_bbox_weight; outputs
     /// rpn_cls_prob (SoftmaxOutput over (N, 2, A·H, W), ignore −1, normalised by the valid labels)
     /// and rpn_bbox_loss (MakeLoss of weight × smooth_l1(σ=3) with `bboxGradScale`).
@@ -37,36 +61,36 @@ public enum VGGGraph {
         let data = g.input("data"), label = g.input("rpn_label")
         let target = g.input("rpn_bbox_target"), weight = g.input("rpn_bbox_weight")
         let (top, convs) = backbone(g, def, data: data)
-        let c = g.add("rpn_conv_3x3", ConvolutionOp(kernel: (3, 3), pad: (1, 1), numFilter: width(def, "rpn_conv_3x3_weight")), [top])
-        let r = g.add("rpn_relu_3x3", ReLUOp(), [c])
-        let score = g.add("rpn_cls_score", ConvolutionOp(kernel: (1, 1), numFilter: 2 * def.anchors), [r])
-        let box = g.add("rpn_bbox_pred", ConvolutionOp(kernel: (1, 1), numFilter: 4 * def.anchors), [r])
-        let pairs = g.add("rpn_cls_score_reshape", ReshapeOp(shape: [0, 2, -1, 0]), [score])
+        let (pairs, box) = rpnHead(g, def, feature: top)
         g.add("rpn_cls_prob", SoftmaxOutputOp(normalization: .valid, useIgnore: true, ignoreLabel: -1, multiOutput: true), [pairs, label])
         boxLoss(g, prefix: "rpn_", pred: box, target: target, weight: weight, sigma: 3, gradScale: bboxGradScale)
         return (g, convs)
     }
 
-    /// The R-CNN training graph: inputs data, rois, label, bbox_target, bbox_weight; ROIPooling 7×7
-    /// at 1/16 → flatten → fc6 → relu6 → drop6 → fc7 → relu7 → drop7 → cls_score / bbox_pred;
-    /// outputs cls_prob (normalised by the rois of the batch) and bbox_loss (σ = 1, `bboxGradScale`).
+    /// The R-CNN training graph: inputs data, rois, label, bbox_target, bbox_weight; outputs
+    /// cls_prob (normalised by the rois of the batch) and bbox_loss (σ = 1, `bboxGradScale`).
     public static func rcnn(_ def: NetworkDefinition, dropout: Float, bboxGradScale: Float) -> (graph: Graph, backbone: [String]) {
         let g = Graph()
         let data = g.input("data"), rois = g.input("rois"), label = g.input("label")
         let target = g.input("bbox_target"), weight = g.input("bbox_weight")
         let (top, convs) = backbone(g, def, data: data)
-        var x = g.add("roi_pool5", ROIPoolingOp(pooled: (7, 7), spatialScale: 1.0 / 16), [top, rois])
-        x = g.add("flatten", FlattenOp(), [x])
-        for k in [6, 7] {
-            x = g.add("fc\(k)", FullyConnectedOp(numHidden: width(def, "fc\(k)_weight")), [x])
-            x = g.add("relu\(k)", ReLUOp(), [x])
-            x = g.add("drop\(k)", DropoutOp(p: dropout), [x])
-        }
-        let score = g.add("cls_score", FullyConnectedOp(numHidden: width(def, "cls_score_weight")), [x])
-        let box = g.add("bbox_pred", FullyConnectedOp(numHidden: width(def, "bbox_pred_weight")), [x])
+        let (score, box) = rcnnHead(g, def, feature: top, rois: rois, dropout: dropout)
         g.add("cls_prob", SoftmaxOutputOp(normalization: .batch), [score, label])
         boxLoss(g, prefix: "", pred: box, target: target, weight: weight, sigma: 1, gradScale: bboxGradScale)
         return (g, convs)
+    }
+
+    /// The test network of a combined model: one backbone under both heads; inputs data and rois,
+    /// outputs rpn_cls_prob, rpn_bbox_pred, cls_prob, bbox_pred. Also returns the feature map's name.
+    public static func detection(_ def: NetworkDefinition) -> (graph: Graph, feature: String) {
+        let g = Graph()
+        let data = g.input("data"), rois = g.input("rois")
+        let (top, _) = backbone(g, def, data: data)
+        let (pairs, _) = rpnHead(g, def, feature: top)
+        g.add("rpn_cls_prob", SoftmaxOutputOp(multiOutput: true), [pairs])
+        let (score, _) = rcnnHead(g, def, feature: top, rois: rois, dropout: 0.5)
+        g.add("cls_prob", SoftmaxOutputOp(), [score])
+        return (g, g.name(ofValue: top))
     }
 
     /// weight × smooth_l1(σ, pred − target) → MakeLoss(grad_scale), as the reference writes it.
@@ -286,5 +310,46 @@ public final class RCNNNetwork {
         backwardTrace = run.backward().filter { backbone.contains($0.node) }.map { $0.node + ":" + $0.computed }
         generator = run.context.generator
         return losses
+    }
+}
+
+/// A combined model as the test network (im_detect): the backbone runs once per image, feeding the
+/// RPN head and then, for the rois chosen from its proposals, the R-CNN head.
+public final class DetectionNetwork {
+    public let definition: NetworkDefinition
+    public let params: ParameterSet
+    let graph: Graph
+    let feature: String
+
+    public init(_ def: NetworkDefinition) {
+        definition = def
+        params = ParameterSet(def.params.filter { !$0.name.hasSuffix("_test") })
+        (graph, feature) = VGGGraph.detection(def)
+    }
+
+    /// One image's pass: the RPN's outputs, and the feature map kept for `classify`.
+    public struct Pass {
+        fileprivate var run: GraphRun
+        /// (N, 2A, H, W) probabilities after the (bg, fg) softmax.
+        public let rpnProb: Blob
+        /// (N, 4A, H, W) box deltas.
+        public let rpnBBox: Blob
+    }
+
+    public func propose(_ data: Blob) -> Pass {
+        var run = GraphRun(graph, params: params, context: OpContext(training: false))
+        run.set("data", data)
+        run.forward(["rpn_cls_prob", "rpn_bbox_pred"], keep: [feature])
+        let box = run["rpn_bbox_pred"]
+        var prob = run["rpn_cls_prob"]
+        prob.shape = [box.shape[0], box.shape[1] / 2, box.shape[2], box.shape[3]]
+        return Pass(run: run, rpnProb: prob, rpnBBox: box)
+    }
+
+    /// Class probabilities (R, C) and box deltas (R, 4C) for rois (R, 5) of the pass's image.
+    public func classify(_ pass: inout Pass, rois: Blob) -> (prob: Blob, bbox: Blob) {
+        pass.run.set("rois", rois)
+        pass.run.forward(["cls_prob", "bbox_pred"])
+        return (pass.run["cls_prob"], pass.run["bbox_pred"])
     }
 }

@@ -19,8 +19,7 @@ public final class Detector {
 
     public let classNames: [String]
     let config: StageConfig
-    let rpn: RPNNetwork
-    let rcnn: RCNNNetwork
+    let net: DetectionNetwork
     let pre: Preprocess
 
     /// `classNames` with the background first, as datasets list them.
@@ -36,10 +35,8 @@ public final class Detector {
                 checkpoint.tensors[j].tensor = checkpoint.tensors[k].tensor
             }
         }
-        rpn = RPNNetwork(def)
-        rcnn = RCNNNetwork(def)
-        try StageSupport.initialise(rpn.params, definition: def, from: checkpoint, file: model, redraw: [], seed: 0)
-        try StageSupport.initialise(rcnn.params, definition: def, from: checkpoint, file: model, redraw: [], seed: 0)
+        net = DetectionNetwork(def)
+        try StageSupport.initialise(net.params, definition: def, from: checkpoint, file: model, redraw: [], seed: 0)
         pre = Preprocess(shortSide: config.scale, maxLongSide: config.maxSize, pixelMeans: config.pixelMeans)
     }
 
@@ -55,11 +52,13 @@ public final class Detector {
         let classes = classNames.count
         let cut = threshold ?? Float(config.scoreThreshold)
         let (data, scale, h, w) = pre.blob(image, flip: false)
-        let (boxes, _) = Propose.proposalRows(rpn, data: data, height: h, width: w, scale: scale, config: config.proposalConfig(forTraining: false))
+        var pass = net.propose(data)
+        let (boxes, _) = Propose.proposalRows(prob: pass.rpnProb, delta: pass.rpnBBox, height: h, width: w, scale: scale,
+                                              config: config.proposalConfig(forTraining: false))
         let n = boxes.count / 4
         guard n > 0 else { return [] }
         let rois = Blob(shape: [n, 5], data: (0..<n).flatMap { k in [0] + (0..<4).map { boxes[4 * k + $0] } })
-        let (prob, delta) = rcnn.predict(data, rois: rois)
+        let (prob, delta) = net.classify(&pass, rois: rois)
         let scaled = (0..<n).map { k in (1...4).map { Double(rois.data[5 * k + $0]) } }
         let deltas = (0..<n).map { k in (0..<(4 * classes)).map { Double(delta.data[k * 4 * classes + $0]) } }
         let predicted = clipBoxes(bboxPred(scaled, deltas), imHeight: Double(h), imWidth: Double(w))

@@ -43,6 +43,12 @@ public enum Propose {
     static func proposalRows(_ net: RPNNetwork, data: Blob, height h: Int, width w: Int, scale: Float,
                              config: ProposalConfig) -> (boxes: [Float], scores: [Float]) {
         let (prob, delta) = net.predict(data)
+        return proposalRows(prob: prob, delta: delta, height: h, width: w, scale: scale, config: config)
+    }
+
+    /// The same from the RPN's outputs: probabilities (1, 2A, H, W) and deltas (1, 4A, H, W).
+    static func proposalRows(prob: Blob, delta: Blob, height h: Int, width w: Int, scale: Float,
+                             config: ProposalConfig) -> (boxes: [Float], scores: [Float]) {
         let r = prob.data.withUnsafeBufferPointer { p in
             delta.data.withUnsafeBufferPointer { d in
                 Proposal.run(clsProb: p, bboxPred: d, height: prob.shape[2], width: prob.shape[3],

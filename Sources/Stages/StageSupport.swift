@@ -31,11 +31,12 @@ public enum StageSupport {
                 draw(p, spec.initialisation, seed: seed)
                 continue
             }
-            guard let t = checkpoint["arg:" + p.name] else {
-                throw StageError("\(file): no arg:\(p.name), which the \(definition.name) network needs")
+            let key = p.role.rawValue + ":" + p.name
+            guard let t = checkpoint[key] else {
+                throw StageError("\(file): no \(key), which the \(definition.name) network needs")
             }
             guard t.dtype == .float32, t.shape == p.shape else {
-                throw StageError("\(file): arg:\(p.name) is \(t.dtype.rawValue) \(Shape.text(t.shape)), expected float32 \(Shape.text(p.shape))")
+                throw StageError("\(file): \(key) is \(t.dtype.rawValue) \(Shape.text(t.shape)), expected float32 \(Shape.text(p.shape))")
             }
             t.withUnsafeBytes { p.value = Array($0.bindMemory(to: Float.self)) }
         }
