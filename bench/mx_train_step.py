@@ -37,7 +37,14 @@ NETS = {
     "tiny-vgg": {"blocks": (4, 8, 8, 16, 16), "rpn": 16, "fc": 32, "classes": 4},
     # ParamKit's `tiny-vgg --width 4`: a mid-size VGG layout.
     "tiny-vgg-w4": {"blocks": (16, 32, 32, 64, 64), "rpn": 64, "fc": 128, "classes": 4},
+    # The reference's pre-activation ResNet (symbol_resnet.py) and ParamKit's tiny twin of it (same
+    # names and unit counts, few channels): stem width, filters per stage, units per stage.
+    "resnet-101": {"family": "resnet", "stem": 64, "filters": (256, 512, 1024, 2048), "units": (3, 4, 23, 3),
+                   "rpn": 512, "classes": 21},
+    "tiny-resnet": {"family": "resnet", "stem": 4, "filters": (8, 16, 32, 64), "units": (3, 4, 23, 3),
+                    "rpn": 16, "classes": 4},
 }
+RESNET_EPS = 2e-5
 CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
 NUM_ANCHORS = 9
 FEAT_STRIDE = 16
@@ -51,6 +58,19 @@ FREEZE = {
     "FIXED_PARAMS_SHARED": ("conv1", "conv2", "conv3", "conv4", "conv5"),
     "none": (),
 }
+RESNET_FREEZE = {
+    "FIXED_PARAMS": ("conv0", "stage1", "gamma", "beta"),
+    "FIXED_PARAMS_SHARED": ("conv0", "stage1", "stage2", "stage3", "gamma", "beta"),
+    "none": (),
+}
+
+
+def is_resnet(net):
+    return NETS[net].get("family") == "resnet"
+
+
+def freeze_list(net, freeze):
+    return (RESNET_FREEZE if is_resnet(net) else FREEZE)[freeze]
 OPTIMIZER = {"learning_rate": 0.001, "momentum": 0.9, "wd": 0.0005, "clip_gradient": 5.0, "rescale_grad": 1.0}
 
 
@@ -162,13 +182,56 @@ def vgg_trunk(mx, net, data):
     return x  # relu5_3
 
 
+def resnet_bn(mx, x, name, fix_gamma=False):
+    return mx.sym.BatchNorm(data=x, fix_gamma=fix_gamma, eps=RESNET_EPS, use_global_stats=True, name=name)
+
+
+def resnet_unit(mx, x, filters, stride, dim_match, name):
+    """Pre-activation bottleneck: BN-ReLU-1×1, BN-ReLU-3×3 (stride), BN-ReLU-1×1, plus the shortcut."""
+    act1 = mx.sym.Activation(data=resnet_bn(mx, x, name + "_bn1"), act_type="relu", name=name + "_relu1")
+    conv1 = mx.sym.Convolution(data=act1, num_filter=filters // 4, kernel=(1, 1), stride=(1, 1), pad=(0, 0),
+                               no_bias=True, name=name + "_conv1")
+    act2 = mx.sym.Activation(data=resnet_bn(mx, conv1, name + "_bn2"), act_type="relu", name=name + "_relu2")
+    conv2 = mx.sym.Convolution(data=act2, num_filter=filters // 4, kernel=(3, 3), stride=stride, pad=(1, 1),
+                               no_bias=True, name=name + "_conv2")
+    act3 = mx.sym.Activation(data=resnet_bn(mx, conv2, name + "_bn3"), act_type="relu", name=name + "_relu3")
+    conv3 = mx.sym.Convolution(data=act3, num_filter=filters, kernel=(1, 1), stride=(1, 1), pad=(0, 0),
+                               no_bias=True, name=name + "_conv3")
+    shortcut = x if dim_match else mx.sym.Convolution(data=act1, num_filter=filters, kernel=(1, 1), stride=stride,
+                                                      no_bias=True, name=name + "_sc")
+    return mx.sym.elemwise_add(conv3, shortcut, name=name + "_plus")
+
+
+def resnet_stage(mx, net, x, stage):
+    cfg = NETS[net]
+    for unit in range(1, cfg["units"][stage - 1] + 1):
+        stride = (2, 2) if unit == 1 and stage > 1 else (1, 1)
+        x = resnet_unit(mx, x, cfg["filters"][stage - 1], stride, unit > 1, f"stage{stage}_unit{unit}")
+    return x
+
+
+def resnet_trunk(mx, net, data):
+    x = resnet_bn(mx, data, "bn_data", fix_gamma=True)
+    x = mx.sym.Convolution(data=x, num_filter=NETS[net]["stem"], kernel=(7, 7), stride=(2, 2), pad=(3, 3),
+                           no_bias=True, name="conv0")
+    x = mx.sym.Activation(data=resnet_bn(mx, x, "bn0"), act_type="relu", name="relu0")
+    x = mx.sym.Pooling(data=x, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="pool0")
+    for stage in (1, 2, 3):
+        x = resnet_stage(mx, net, x, stage)
+    return x  # stage3 output, stride 16
+
+
+def trunk(mx, net, data):
+    return resnet_trunk(mx, net, data) if is_resnet(net) else vgg_trunk(mx, net, data)
+
+
 def rpn_symbol(mx, net):
     cfg = NETS[net]
     data = mx.sym.Variable("data")
     label = mx.sym.Variable("label")
     bbox_target = mx.sym.Variable("bbox_target")
     bbox_weight = mx.sym.Variable("bbox_weight")
-    feat = vgg_trunk(mx, net, data)
+    feat = trunk(mx, net, data)
     rpn = mx.sym.Convolution(data=feat, kernel=(3, 3), pad=(1, 1), num_filter=cfg["rpn"], name="rpn_conv_3x3")
     rpn = mx.sym.Activation(data=rpn, act_type="relu", name="rpn_relu")
     cls_score = mx.sym.Convolution(data=rpn, kernel=(1, 1), pad=(0, 0), num_filter=2 * NUM_ANCHORS,
@@ -193,15 +256,23 @@ def rcnn_symbol(mx, net, dropout=True):
                                  name="bbox_target_reshape")
     bbox_weight = mx.sym.Reshape(data=mx.sym.Variable("bbox_weight"), shape=(-1, 4 * c),
                                  name="bbox_weight_reshape")
-    feat = vgg_trunk(mx, net, data)
-    x = mx.sym.ROIPooling(data=feat, rois=rois, pooled_size=(POOLED, POOLED), spatial_scale=1.0 / FEAT_STRIDE,
-                          name="roi_pool5")
-    x = mx.sym.Flatten(data=x, name="flatten")
-    for i in (6, 7):
-        x = mx.sym.FullyConnected(data=x, num_hidden=cfg["fc"], name=f"fc{i}")
-        x = mx.sym.Activation(data=x, act_type="relu", name=f"relu{i}")
-        if dropout:
-            x = mx.sym.Dropout(data=x, p=0.5, name=f"drop{i}")
+    feat = trunk(mx, net, data)
+    if is_resnet(net):
+        # roi_pool5 14×14 → stage 4 → bn1 → relu1 → global average pool1 (symbol_resnet.py).
+        x = mx.sym.ROIPooling(data=feat, rois=rois, pooled_size=(14, 14), spatial_scale=1.0 / FEAT_STRIDE,
+                              name="roi_pool5")
+        x = resnet_stage(mx, net, x, 4)
+        x = mx.sym.Activation(data=resnet_bn(mx, x, "bn1"), act_type="relu", name="relu1")
+        x = mx.sym.Pooling(data=x, global_pool=True, kernel=(7, 7), pool_type="avg", name="pool1")
+    else:
+        x = mx.sym.ROIPooling(data=feat, rois=rois, pooled_size=(POOLED, POOLED), spatial_scale=1.0 / FEAT_STRIDE,
+                              name="roi_pool5")
+        x = mx.sym.Flatten(data=x, name="flatten")
+        for i in (6, 7):
+            x = mx.sym.FullyConnected(data=x, num_hidden=cfg["fc"], name=f"fc{i}")
+            x = mx.sym.Activation(data=x, act_type="relu", name=f"relu{i}")
+            if dropout:
+                x = mx.sym.Dropout(data=x, p=0.5, name=f"drop{i}")
     cls_score = mx.sym.FullyConnected(data=x, num_hidden=c, name="cls_score")
     cls_prob = mx.sym.SoftmaxOutput(data=cls_score, label=label, normalization="batch", name="cls_prob")
     bbox_pred = mx.sym.FullyConnected(data=x, num_hidden=4 * c, name="bbox_pred")
@@ -213,7 +284,11 @@ def rcnn_symbol(mx, net, dropout=True):
 
 
 def feature_shape(sym, h, w):
-    _, out_shapes, _ = sym.get_internals()["relu5_3_output"].infer_shape(data=(1, 3, h, w))
+    internals = sym.get_internals()
+    feature = "relu5_3_output" if "relu5_3_output" in internals.list_outputs() else "rpn_conv_3x3_output"
+    if feature not in internals.list_outputs():   # the ResNet R-CNN: the ROI pooling's data input
+        feature = [n for n in internals.list_outputs() if n.startswith("stage3_") and n.endswith("_plus_output")][-1]
+    _, out_shapes, _ = internals[feature].infer_shape(data=(1, 3, h, w))
     return out_shapes[0][2], out_shapes[0][3]
 
 
@@ -271,12 +346,27 @@ def init_std(name, shape):
     fan_in = 1
     for d in shape[1:]:
         fan_in *= d
+    if name.endswith("_conv3_weight"):
+        # A residual unit's last conv smaller, so that 33 units in a row keep the activations near 1
+        # (with He init throughout they reach 1e3 and the gradients 5e4: tolerances relative to the
+        # largest value then say little about the small entries).
+        return 0.2 * (2.0 / fan_in) ** 0.5
     return (2.0 / fan_in) ** 0.5                                   # He
 
 
 def make_initializer(mx):
     def init(name, arr):
-        std = init_std(str(name), arr.shape)
+        name = str(name)
+        # BatchNorm: statistics and affine terms away from the identity, so that every term counts.
+        if name.endswith(("_gamma", "_moving_var")):
+            arr[:] = mx.nd.random.uniform(0.5, 1.5, shape=arr.shape)
+            if name == "bn_data_moving_var":
+                arr[:] = arr * 5000.0      # raw pixels in ±128
+            return
+        if name.endswith(("_beta", "_moving_mean")):
+            arr[:] = mx.nd.random.normal(0.0, 0.1, shape=arr.shape)
+            return
+        std = init_std(name, arr.shape)
         if std is None:
             arr[:] = 0.0
         else:
@@ -294,7 +384,7 @@ def build(mx, np, args, stage):
     batch = make_batch(np, stage, args.net, args.height, args.width, fh, fw, args.seed)
     data_names = ["data"] if stage == "rpn" else ["data", "rois"]
     label_names = ["label", "bbox_target", "bbox_weight"]
-    frozen = FREEZE[args.freeze]
+    frozen = freeze_list(args.net, args.freeze)
     fixed = [n for n in sym.list_arguments()
              if n not in data_names + label_names and any(f in n for f in frozen)]
     mod = mx.mod.Module(sym, data_names=data_names, label_names=label_names, context=mx.cpu(),
@@ -362,7 +452,8 @@ def time_stage(mx, np, args, stage):
         result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     result["rss_after_init_mb"] = round(rss_after_init, 1)
     result["fixed_params"] = len(fixed)
-    result.update({k: round(v, 4) for k, v in flops(args.net, stage, args.height, args.width, args.freeze).items()})
+    if not is_resnet(args.net):
+        result.update({k: round(v, 4) for k, v in flops(args.net, stage, args.height, args.width, args.freeze).items()})
     result["dropout"] = stage == "rcnn" and not args.no_dropout
     return result
 
@@ -380,8 +471,9 @@ def dump_step(mx, np, args, stage):
     os.makedirs(args.dump_init, exist_ok=True)
     mod, data_batch, batch, fixed, fshape = build(mx, np, args, stage)
     prefix = os.path.join(args.dump_init, stage)
-    arg_params, _ = mod.get_params()
-    mx.nd.save(prefix + "_params.params", {f"arg:{k}": v.copy() for k, v in arg_params.items()})
+    arg_params, aux_params = mod.get_params()
+    mx.nd.save(prefix + "_params.params", {**{f"arg:{k}": v.copy() for k, v in arg_params.items()},
+                                           **{f"aux:{k}": v.copy() for k, v in aux_params.items()}})
     mx.nd.save(prefix + "_batch.params", {k: mx.nd.array(v) for k, v in batch.items()})
 
     if args.dump_internals:
@@ -389,11 +481,12 @@ def dump_step(mx, np, args, stage):
         # parameters and inputs (nothing before the losses depends on the labels).
         internals = mod.symbol.get_internals()
         names = [n for n in internals.list_outputs()
-                 if n.endswith("_output") and n.startswith(("relu", "pool", "roi_pool5"))]
+                 if n.endswith("_output") and (n.startswith(("relu", "pool", "roi_pool5")) or "_relu" in n)]
         group = mx.sym.Group([internals[n] for n in names])
         inputs = {n: mx.nd.array(batch[n]) for n in group.list_arguments() if n in batch}
         exe = group.bind(mx.cpu(), args={**{k: v.copy() for k, v in arg_params.items()
-                                            if k in group.list_arguments()}, **inputs})
+                                            if k in group.list_arguments()}, **inputs},
+                         aux_states={k: v.copy() for k, v in aux_params.items() if k in group.list_auxiliary_states()})
         exe.forward(is_train=True)
         mx.nd.save(prefix + "_internals.params",
                    {f"act:{n[:-len('_output')]}": o.copy() for n, o in zip(names, exe.outputs)})

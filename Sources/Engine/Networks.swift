@@ -6,11 +6,19 @@
 import Foundation
 import ParamKit
 
+/// The graph pieces of a network family: the shared backbone and the R-CNN head on its feature.
+protocol DetectionFamily {
+    /// Adds the backbone from `data`; returns its feature value and the names of its nodes with parameters.
+    static func backbone(_ g: Graph, _ def: NetworkDefinition, data: Int) -> (top: Int, layers: [String])
+    /// Adds the R-CNN head; returns (cls_score, bbox_pred).
+    static func rcnnHead(_ g: Graph, _ def: NetworkDefinition, feature: Int, rois: Int, dropout: Float) -> (score: Int, box: Int)
+}
+
 /// Graph builders for the VGG family.
-public enum VGGGraph {
+public enum VGGGraph: DetectionFamily {
     /// conv1_1 … conv5_3 with ReLU and a 2×2 max pool after the last conv of blocks 1–4; returns
     /// the top value (relu5_3) and the conv names.
-    static func backbone(_ g: Graph, _ def: NetworkDefinition, data: Int) -> (top: Int, convs: [String]) {
+    static func backbone(_ g: Graph, _ def: NetworkDefinition, data: Int) -> (top: Int, layers: [String]) {
         let weights = def.params.filter { $0.group == "backbone" && $0.name.hasSuffix("_weight") }
         var x = data
         var convs: [String] = []
@@ -29,16 +37,6 @@ public enum VGGGraph {
 
     static func width(_ def: NetworkDefinition, _ name: String) -> Int { def.params.first { $0.name == name }!.shape[0] }
 
-    /// rpn_conv_3x3 + ReLU → rpn_cls_score (2A) / rpn_bbox_pred (4A), and the score viewed as
-    /// (N, 2, A·H, W) for the softmax over (bg, fg): returns (rpn_cls_score_reshape, rpn_bbox_pred).
-    static func rpnHead(_ g: Graph, _ def: NetworkDefinition, feature: Int) -> (pairs: Int, box: Int) {
-        let c = g.add("rpn_conv_3x3", ConvolutionOp(kernel: (3, 3), pad: (1, 1), numFilter: width(def, "rpn_conv_3x3_weight")), [feature])
-        let r = g.add("rpn_relu_3x3", ReLUOp(), [c])
-        let score = g.add("rpn_cls_score", ConvolutionOp(kernel: (1, 1), numFilter: 2 * def.anchors), [r])
-        let box = g.add("rpn_bbox_pred", ConvolutionOp(kernel: (1, 1), numFilter: 4 * def.anchors), [r])
-        return (g.add("rpn_cls_score_reshape", ReshapeOp(shape: [0, 2, -1, 0]), [score]), box)
-    }
-
     /// ROIPooling 7×7 at 1/16 → flatten → fc6 → relu6 → drop6 → fc7 → relu7 → drop7 →
     /// cls_score / bbox_pred: returns (cls_score, bbox_pred).
     static func rcnnHead(_ g: Graph, _ def: NetworkDefinition, feature: Int, rois: Int, dropout: Float) -> (score: Int, box: Int) {
@@ -53,6 +51,30 @@ public enum VGGGraph {
                 g.add("bbox_pred", FullyConnectedOp(numHidden: width(def, "bbox_pred_weight")), [x]))
     }
 
+}
+
+/// The training and test graphs of alternate training for any family: backbone, RPN head with its
+/// losses, R-CNN head with its losses, named as the reference's symbols name them.
+public enum DetectionGraphs {
+    static func family(_ def: NetworkDefinition) -> any DetectionFamily.Type {
+        switch def.family {
+        case .vgg: return VGGGraph.self
+        case .resnet: return ResNetGraph.self
+        }
+    }
+
+    static func width(_ def: NetworkDefinition, _ name: String) -> Int { def.params.first { $0.name == name }!.shape[0] }
+
+    /// rpn_conv_3x3 + ReLU → rpn_cls_score (2A) / rpn_bbox_pred (4A), and the score viewed as
+    /// (N, 2, A·H, W) for the softmax over (bg, fg): returns (rpn_cls_score_reshape, rpn_bbox_pred).
+    static func rpnHead(_ g: Graph, _ def: NetworkDefinition, feature: Int) -> (pairs: Int, box: Int) {
+        let c = g.add("rpn_conv_3x3", ConvolutionOp(kernel: (3, 3), pad: (1, 1), numFilter: width(def, "rpn_conv_3x3_weight")), [feature])
+        let r = g.add("rpn_relu_3x3", ReLUOp(), [c])
+        let score = g.add("rpn_cls_score", ConvolutionOp(kernel: (1, 1), numFilter: 2 * def.anchors), [r])
+        let box = g.add("rpn_bbox_pred", ConvolutionOp(kernel: (1, 1), numFilter: 4 * def.anchors), [r])
+        return (g.add("rpn_cls_score_reshape", ReshapeOp(shape: [0, 2, -1, 0]), [score]), box)
+    }
+
     /// The RPN training graph: inputs data, rpn_label, rpn_bbox_target, rpn_bbox_weight; outputs
     /// rpn_cls_prob (SoftmaxOutput over (N, 2, A·H, W), ignore −1, normalised by the valid labels)
     /// and rpn_bbox_loss (MakeLoss of weight × smooth_l1(σ=3) with `bboxGradScale`).
@@ -60,7 +82,7 @@ public enum VGGGraph {
         let g = Graph()
         let data = g.input("data"), label = g.input("rpn_label")
         let target = g.input("rpn_bbox_target"), weight = g.input("rpn_bbox_weight")
-        let (top, convs) = backbone(g, def, data: data)
+        let (top, convs) = family(def).backbone(g, def, data: data)
         let (pairs, box) = rpnHead(g, def, feature: top)
         g.add("rpn_cls_prob", SoftmaxOutputOp(normalization: .valid, useIgnore: true, ignoreLabel: -1, multiOutput: true), [pairs, label])
         boxLoss(g, prefix: "rpn_", pred: box, target: target, weight: weight, sigma: 3, gradScale: bboxGradScale)
@@ -73,8 +95,8 @@ public enum VGGGraph {
         let g = Graph()
         let data = g.input("data"), rois = g.input("rois"), label = g.input("label")
         let target = g.input("bbox_target"), weight = g.input("bbox_weight")
-        let (top, convs) = backbone(g, def, data: data)
-        let (score, box) = rcnnHead(g, def, feature: top, rois: rois, dropout: dropout)
+        let (top, convs) = family(def).backbone(g, def, data: data)
+        let (score, box) = family(def).rcnnHead(g, def, feature: top, rois: rois, dropout: dropout)
         g.add("cls_prob", SoftmaxOutputOp(normalization: .batch), [score, label])
         boxLoss(g, prefix: "", pred: box, target: target, weight: weight, sigma: 1, gradScale: bboxGradScale)
         return (g, convs)
@@ -85,10 +107,10 @@ public enum VGGGraph {
     public static func detection(_ def: NetworkDefinition) -> (graph: Graph, feature: String) {
         let g = Graph()
         let data = g.input("data"), rois = g.input("rois")
-        let (top, _) = backbone(g, def, data: data)
+        let (top, _) = family(def).backbone(g, def, data: data)
         let (pairs, _) = rpnHead(g, def, feature: top)
         g.add("rpn_cls_prob", SoftmaxOutputOp(multiOutput: true), [pairs])
-        let (score, _) = rcnnHead(g, def, feature: top, rois: rois, dropout: 0.5)
+        let (score, _) = family(def).rcnnHead(g, def, feature: top, rois: rois, dropout: 0.5)
         g.add("cls_prob", SoftmaxOutputOp(), [score])
         return (g, g.name(ofValue: top))
     }
@@ -198,14 +220,14 @@ public final class RPNNetwork {
     public init(_ def: NetworkDefinition) {
         definition = def
         params = ParameterSet(def.params.filter { $0.group != "rcnn" })
-        let (g, convs) = VGGGraph.rpn(def, bboxGradScale: 1.0 / 256)
+        let (g, convs) = DetectionGraphs.rpn(def, bboxGradScale: 1.0 / 256)
         built = (1.0 / 256, g, Set(convs))
     }
 
     /// The training graph (rebuilt when the box-loss scale changes).
     public func graph(bboxGradScale: Float = 1.0 / 256) -> Graph {
         if built.scale != bboxGradScale {
-            let (g, convs) = VGGGraph.rpn(definition, bboxGradScale: bboxGradScale)
+            let (g, convs) = DetectionGraphs.rpn(definition, bboxGradScale: bboxGradScale)
             built = (bboxGradScale, g, Set(convs))
         }
         return built.graph
@@ -268,14 +290,14 @@ public final class RCNNNetwork {
         definition = def
         params = ParameterSet(def.params.filter { $0.group != "rpn" && !$0.name.hasSuffix("_test") })
         generator = SeededGenerator(seed: seed)
-        let (g, convs) = VGGGraph.rcnn(def, dropout: 0.5, bboxGradScale: 1.0 / 128)
+        let (g, convs) = DetectionGraphs.rcnn(def, dropout: 0.5, bboxGradScale: 1.0 / 128)
         built = (0.5, 1.0 / 128, g, Set(convs))
     }
 
     /// The training graph for the current dropout and a box-loss scale.
     public func graph(bboxGradScale: Float = 1.0 / 128) -> Graph {
         if built.dropout != dropout || built.scale != bboxGradScale {
-            let (g, convs) = VGGGraph.rcnn(definition, dropout: dropout, bboxGradScale: bboxGradScale)
+            let (g, convs) = DetectionGraphs.rcnn(definition, dropout: dropout, bboxGradScale: bboxGradScale)
             built = (dropout, bboxGradScale, g, Set(convs))
         }
         return built.graph
@@ -324,7 +346,7 @@ public final class DetectionNetwork {
     public init(_ def: NetworkDefinition) {
         definition = def
         params = ParameterSet(def.params.filter { !$0.name.hasSuffix("_test") })
-        (graph, feature) = VGGGraph.detection(def)
+        (graph, feature) = DetectionGraphs.detection(def)
     }
 
     /// One image's pass: the RPN's outputs, and the feature map kept for `classify`.

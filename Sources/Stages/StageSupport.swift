@@ -18,7 +18,7 @@ public enum StageSupport {
     public static func freezeSpec(_ text: String?, config: StageConfig, classes: Int) throws -> FreezeSpec? {
         guard let text, text != "none" else { return nil }
         let names = try definition(config, classes: classes).params.map(\.name)
-        return try FreezeSpec.parse(text, family: .vgg, names: names)
+        return try FreezeSpec.parse(text, family: try definition(config, classes: classes).family, names: names)
     }
 
     /// Fills `params` from a checkpoint; parameters named in `redraw` (the heads a stage trains

@@ -1,5 +1,6 @@
 // Network definitions as data: every parameter's name, shape, role, group and default
-// initialisation, for VGG16 Faster R-CNN and its small twin tiny-vgg. `init` and the training
+// initialisation, for VGG16 and ResNet-101 Faster R-CNN and their small twins tiny-vgg and
+// tiny-resnet (same names and topology, few channels). `init` and the training
 // engine both build from these.
 
 public enum Initialisation: Sendable, Equatable, CustomStringConvertible {
@@ -45,7 +46,7 @@ public struct NetworkDefinition: Sendable {
     public var anchors: Int
     public var params: [ParamSpec]
 
-    public static let names = ["vgg16", "tiny-vgg"]
+    public static let names = ["vgg16", "tiny-vgg", "resnet-101", "tiny-resnet"]
 
     public static func named(_ name: String, classes: Int? = nil, anchors: Int? = nil, width: Int = 1) throws -> NetworkDefinition {
         switch name {
@@ -55,6 +56,13 @@ public struct NetworkDefinition: Sendable {
             guard width >= 1 && width <= 64 else { throw UsageError("--width must be 1…64") }
             return vgg(name: name, channels: [4, 8, 8, 16, 16].map { $0 * width }, fc: 32 * width,
                        classes: classes ?? 4, anchors: anchors ?? 9)
+        case "resnet-101":
+            return resnet(name: name, stem: 64, filters: [256, 512, 1024, 2048], units: [3, 4, 23, 3], rpn: 512,
+                          classes: classes ?? 21, anchors: anchors ?? 9)
+        case "tiny-resnet":
+            guard width >= 1 && width <= 64 else { throw UsageError("--width must be 1…64") }
+            return resnet(name: name, stem: 4 * width, filters: [8, 16, 32, 64].map { $0 * width }, units: [3, 4, 23, 3],
+                          rpn: 16 * width, classes: classes ?? 4, anchors: anchors ?? 9)
         default:
             throw UsageError("unknown network '\(name)': choose one of \(names.joined(separator: ", "))")
         }
@@ -92,5 +100,56 @@ public struct NetworkDefinition: Sendable {
         add("bbox_pred_weight", [4 * classes, fc], "rcnn", .normal(std: 0.001))
         add("bbox_pred_bias", [4 * classes], "rcnn", .zeros)
         return NetworkDefinition(name: name, family: .vgg, classes: classes, anchors: anchors, params: params)
+    }
+
+    /// The reference's pre-activation ResNet (symbol_resnet.py): bn_data, conv0 7×7/2 (no bias), bn0,
+    /// ReLU, pool0 3×3/2; stages of bottleneck units (BN-ReLU-conv1 1×1, BN-ReLU-conv2 3×3 with the
+    /// stride, BN-ReLU-conv3 1×1, plus the shortcut, a 1×1 `_sc` conv in unit 1). Stages 1–3 are the
+    /// shared backbone (stride 16, `filters[2]` channels); the R-CNN head is stage 4 after 14×14 ROI
+    /// pooling, then bn1, ReLU, global average pooling, cls_score and bbox_pred. BatchNorm gamma and
+    /// beta are args, moving mean and variance aux states.
+    static func resnet(name: String, stem: Int, filters: [Int], units: [Int], rpn: Int, classes: Int, anchors: Int) -> NetworkDefinition {
+        var params: [ParamSpec] = []
+        func add(_ n: String, _ shape: [Int], _ group: String, _ initialisation: Initialisation, role: Role = .arg) {
+            params.append(ParamSpec(name: n, role: role, shape: shape, group: group, initialisation: initialisation))
+        }
+        func bn(_ n: String, _ c: Int, _ group: String) {
+            add(n + "_gamma", [c], group, .pretrained)
+            add(n + "_beta", [c], group, .pretrained)
+            add(n + "_moving_mean", [c], group, .pretrained, role: .aux)
+            add(n + "_moving_var", [c], group, .pretrained, role: .aux)
+        }
+        bn("bn_data", 3, "backbone")
+        add("conv0_weight", [stem, 3, 7, 7], "backbone", .pretrained)
+        bn("bn0", stem, "backbone")
+        var inChannels = stem
+        for (stage, count) in units.enumerated() {
+            let f = filters[stage], group = stage < 3 ? "backbone" : "rcnn"
+            for unit in 1...count {
+                let u = "stage\(stage + 1)_unit\(unit)"
+                bn(u + "_bn1", inChannels, group)
+                add(u + "_conv1_weight", [f / 4, inChannels, 1, 1], group, .pretrained)
+                bn(u + "_bn2", f / 4, group)
+                add(u + "_conv2_weight", [f / 4, f / 4, 3, 3], group, .pretrained)
+                bn(u + "_bn3", f / 4, group)
+                add(u + "_conv3_weight", [f, f / 4, 1, 1], group, .pretrained)
+                if unit == 1 { add(u + "_sc_weight", [f, inChannels, 1, 1], group, .pretrained) }
+                inChannels = f
+            }
+            if stage == 2 {
+                add("rpn_conv_3x3_weight", [rpn, f, 3, 3], "rpn", .normal(std: 0.01))
+                add("rpn_conv_3x3_bias", [rpn], "rpn", .zeros)
+                add("rpn_cls_score_weight", [2 * anchors, rpn, 1, 1], "rpn", .normal(std: 0.01))
+                add("rpn_cls_score_bias", [2 * anchors], "rpn", .zeros)
+                add("rpn_bbox_pred_weight", [4 * anchors, rpn, 1, 1], "rpn", .normal(std: 0.01))
+                add("rpn_bbox_pred_bias", [4 * anchors], "rpn", .zeros)
+            }
+        }
+        bn("bn1", inChannels, "rcnn")
+        add("cls_score_weight", [classes, inChannels], "rcnn", .normal(std: 0.01))
+        add("cls_score_bias", [classes], "rcnn", .zeros)
+        add("bbox_pred_weight", [4 * classes, inChannels], "rcnn", .normal(std: 0.001))
+        add("bbox_pred_bias", [4 * classes], "rcnn", .zeros)
+        return NetworkDefinition(name: name, family: .resnet, classes: classes, anchors: anchors, params: params)
     }
 }
