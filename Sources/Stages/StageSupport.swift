@@ -47,6 +47,8 @@ public enum StageSupport {
         case let .normal(std):
             var g = SeededGenerator(seed: seed, name: "arg:" + p.name)
             p.value.withUnsafeMutableBufferPointer { g.fillNormal($0, std: std) }
+        case .ones:
+            p.value = [Float](repeating: 1, count: p.value.count)
         default:
             p.value = [Float](repeating: 0, count: p.value.count)
         }

@@ -13,6 +13,7 @@ public struct InitPlan: Sendable {
         case pretrained(entry: Int)
         case random(std: Double)
         case zeros
+        case ones
         /// Not in the pretrained file; `fallback` is what the policy does about it (nil: error).
         case missing(fallback: Initialisation?)
         case shapeMismatch(found: [Int], dtype: DType, fallback: Initialisation?)
@@ -53,18 +54,21 @@ public enum Init {
         var rows: [InitPlan.Row] = []
         var used = Set<Int>()
         for spec in network.params where spec.group == "backbone" || heads.contains(spec.group) {
-            let fallback: Initialisation = spec.name.hasSuffix("_weight") ? .normal(std: 0.01) : .zeros
+            let fallback = Initialisation.headFallback(spec)
             let action: InitPlan.Action
             switch spec.initialisation {
             case let .normal(std):
                 action = .random(std: std)
                 if let i = index[spec.info.key] { used.insert(i) }   // present, but heads are always re-drawn
-            case .zeros:
-                action = .zeros
+            case .zeros, .ones:
+                action = spec.initialisation == .ones ? .ones : .zeros
                 if let i = index[spec.info.key] { used.insert(i) }
             case .pretrained where pretrained == nil:
-                let fanIn = spec.shape.dropFirst().reduce(1, *)
-                action = spec.name.hasSuffix("_weight") ? .random(std: (2.0 / Double(max(fanIn, 1))).squareRoot()) : .zeros
+                switch Initialisation.fromScratch(spec) {
+                case let .normal(std): action = .random(std: std)
+                case .ones: action = .ones
+                default: action = .zeros
+                }
             case .pretrained:
                 if let pretrained, let i = index[spec.info.key] {
                     used.insert(i)
@@ -118,6 +122,9 @@ public enum Init {
             case .zeros:
                 tensor = Tensor(dtype: .float32, shape: info.shape) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
                 transforms = ["zeros"]
+            case .ones:
+                tensor = Tensor(dtype: .float32, shape: info.shape) { $0.bindMemory(to: Float.self).initialize(repeating: 1) }
+                transforms = ["ones"]
             }
             try w.write(tensor)
             provenance.lineage.append((info.key, .init(source: source, key: key, transforms: transforms)))
@@ -131,6 +138,7 @@ public enum Init {
         case .pretrained: return .pretrained
         case let .random(std): return .normal(std: std)
         case .zeros: return .zeros
+        case .ones: return .ones
         case let .missing(f), let .shapeMismatch(_, _, f): return f!
         }
     }
@@ -140,6 +148,7 @@ public enum Init {
         case .pretrained: return "from pretrained"
         case let .random(std): return "random normal(0, \(std))"
         case .zeros: return "zeros"
+        case .ones: return "ones"
         case let .missing(f): return "missing in the pretrained file" + (f.map { " → \($0)" } ?? "")
         case let .shapeMismatch(found, dtype, f):
             return "shape mismatch: pretrained has \(dtype.rawValue) \(Shape.text(found))" + (f.map { " → \($0)" } ?? "")

@@ -9,13 +9,33 @@ public enum Initialisation: Sendable, Equatable, CustomStringConvertible {
     /// Gaussian with mean 0 and this standard deviation (MXNet's mx.random.normal(0, σ)).
     case normal(std: Double)
     case zeros
+    /// All 1 (a BatchNorm's gamma and moving variance when not pretrained, as MXNet initialises them).
+    case ones
 
     public var description: String {
         switch self {
         case .pretrained: return "pretrained"
         case let .normal(std): return "normal(0, \(std))"
         case .zeros: return "zeros"
+        case .ones: return "ones"
         }
+    }
+
+    /// How a tensor that should be pretrained starts when there is no pretrained file (training from
+    /// scratch): weights He-normal N(0, √(2/fan-in)), BatchNorm gamma and moving variance 1, the rest
+    /// (biases, beta, moving mean) 0 — MXNet's own initialisation of each.
+    public static func fromScratch(_ spec: ParamSpec) -> Initialisation {
+        if spec.name.hasSuffix("_gamma") || spec.name.hasSuffix("_moving_var") { return .ones }
+        guard spec.name.hasSuffix("_weight") else { return .zeros }
+        let fanIn = spec.shape.dropFirst().reduce(1, *)
+        return .normal(std: (2.0 / Double(max(fanIn, 1))).squareRoot())
+    }
+
+    /// A head's start for a tensor the pretrained file lacks (`--missing init`): weights N(0, 0.01),
+    /// BatchNorm gamma and moving variance 1, the rest 0.
+    public static func headFallback(_ spec: ParamSpec) -> Initialisation {
+        if spec.name.hasSuffix("_gamma") || spec.name.hasSuffix("_moving_var") { return .ones }
+        return spec.name.hasSuffix("_weight") ? .normal(std: 0.01) : .zeros
     }
 }
 
