@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Stages", dependencies: ["Detection", "Engine", "ParamKit", .product(name: "Yams", package: "Yams")]),
         // The command-line tool: parse, call the library, render.
         .executableTarget(name: "paramkit", dependencies: [
-            "ParamKit", "Detection", "Stages",
+            "ParamKit", "Engine", "Detection", "Stages",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),

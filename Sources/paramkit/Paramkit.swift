@@ -17,7 +17,7 @@ struct Paramkit: ParsableCommand {
         subcommands: [Inspect.self, DiffCommand.self, ConvertCommand.self, VerifyCommand.self, CombineCommand.self,
                       FreezeCommand.self, AuditCommand.self, InitCommand.self, RenameCommand.self, CastCommand.self,
                       BBoxDenormCommand.self, LineageCommand.self, DatasetCommand.self, TrainCommand.self, ProposeCommand.self,
-                      EvalCommand.self, DetectCommand.self, ReportCommand.self, PipelineCommand.self])
+                      EvalCommand.self, DetectCommand.self, ReportCommand.self, PipelineCommand.self, NetworkCommand.self])
 }
 
 /// Options every reading verb shares.

@@ -90,6 +90,12 @@ public protocol Op: Sendable {
     func backwardReads(input i: Int) -> Bool
     var backwardReadsOutput: Bool { get }
 
+    /// MXNet's attribute strings for this op ("kernel": "(3, 3)", "no_bias": "True"), as symbol JSON
+    /// carries them.
+    var attributes: [String: String] { get }
+    /// Multiply-adds ×2 of one forward pass for these input shapes (0 for ops that only move data).
+    func flops(_ inputs: [[Int]], output: [Int]) -> Double
+
     /// Records the pass's decisions for a comparison with another implementation (ReLU and pooling
     /// layers; see ForwardProbe). `inputName` names the node that produced input 0.
     func probe(_ probe: inout ForwardProbe, node: String, inputName: String, inputs: OpValues, output: inout Blob, state: inout OpState)
@@ -102,6 +108,8 @@ public extension Op {
     var isLoss: Bool { false }
     func parameterShapes(_ inputs: [[Int]]) -> [[Int]] { [] }
     func forwardReads(input i: Int) -> Bool { true }
+    var attributes: [String: String] { [:] }
+    func flops(_ inputs: [[Int]], output: [Int]) -> Double { 0 }
     func backwardReads(input i: Int) -> Bool { false }
     var backwardReadsOutput: Bool { false }
     func probe(_ probe: inout ForwardProbe, node: String, inputName: String, inputs: OpValues, output: inout Blob, state: inout OpState) {}
@@ -118,6 +126,14 @@ public struct GraphError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { node.isEmpty ? message : "node '\(node)': \(message)" }
+}
+
+/// MXNet's spelling of attribute values.
+enum MXNetAttribute {
+    static func tuple(_ values: [Int]) -> String { "(" + values.map(String.init).joined(separator: ", ") + ")" }
+    static func pair(_ v: (Int, Int)) -> String { tuple([v.0, v.1]) }
+    static func bool(_ b: Bool) -> String { b ? "True" : "False" }
+    static func float(_ f: Float) -> String { "\(f)" }
 }
 
 /// Runs `body` with a mutable pointer to a parameter's gradient, or nil when the parameter is fixed.

@@ -193,3 +193,50 @@ public enum MXNetOps {
         }
     }
 }
+
+extension SymbolJSON {
+    /// Symbol JSON for a graph, as `mx.sym.load` reads it: each graph input and each parameter a
+    /// "null" node (parameters just before the op that reads them, as MXNet writes them), each
+    /// node its op with MXNet's attribute strings; `heads` are the outputs. A loss whose label
+    /// is not a graph input (a test network's softmax) gets a `NAME_label` variable, as MXNet
+    /// makes one.
+    public static func export(_ graph: Graph, heads: [String]) throws(GraphError) -> Data {
+        var nodes: [[String: Any]] = []
+        var ids: [Int: Int] = [:]            // graph value → JSON node
+        var variables: [String: Int] = [:]   // parameter name → JSON node
+        func variable(_ name: String) -> Int {
+            if let v = variables[name] { return v }
+            nodes.append(["op": "null", "name": name, "inputs": [Any]()])
+            variables[name] = nodes.count - 1
+            return nodes.count - 1
+        }
+        for (k, name) in graph.inputNames.enumerated() { ids[k] = variable(name) }
+        for (i, node) in graph.nodes.enumerated() {
+            var inputs = node.inputs.map { [ids[$0]!, 0, 0] }
+            if node.op.isLoss && !node.op.labelInputs.isEmpty && node.inputs.count == 1 {
+                inputs.append([variable(node.name + "_label"), 0, 0])
+            }
+            inputs += node.params.map { [variable($0), 0, 0] }
+            var attrs = node.op.attributes
+            if node.op.kind == "Concat" { attrs["num_args"] = "\(node.inputs.count)" }
+            nodes.append(["op": node.op.kind, "name": node.name, "attrs": attrs, "inputs": inputs])
+            ids[graph.inputNames.count + i] = nodes.count - 1
+        }
+        var headRefs: [[Int]] = []
+        for h in heads {
+            guard let v = graph.id(h), let n = ids[v] else { throw GraphError(node: h, "no such node to export as a head") }
+            headRefs.append([n, 0, 0])
+        }
+        let root: [String: Any] = [
+            "nodes": nodes,
+            "arg_nodes": nodes.indices.filter { (nodes[$0]["op"] as! String) == "null" },
+            "node_row_ptr": Array(0...nodes.count),
+            "heads": headRefs,
+            "attrs": ["mxnet_version": ["int", 10901]],
+        ]
+        guard let data = try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys]) else {
+            throw GraphError("the graph could not be written as JSON")
+        }
+        return data
+    }
+}

@@ -4,6 +4,7 @@
 public struct ReLUOp: Op {
     public init() {}
     public var kind: String { "Activation" }
+    public var attributes: [String: String] { ["act_type": "relu"] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] { inputs[0] }
 

@@ -21,6 +21,10 @@ public struct BatchNormOp: Op {
     }
 
     public var kind: String { "BatchNorm" }
+    public var attributes: [String: String] {
+        ["eps": MXNetAttribute.float(eps), "momentum": MXNetAttribute.float(momentum), "fix_gamma": MXNetAttribute.bool(fixGamma),
+         "use_global_stats": MXNetAttribute.bool(useGlobalStats)]
+    }
     public var parameterSuffixes: [String] { ["_gamma", "_beta"] }
     public var auxSuffixes: [String] { ["_moving_mean", "_moving_var"] }
 

@@ -4,6 +4,7 @@ public struct ConcatOp: Op {
     public var axis: Int
     public init(axis: Int = 1) { self.axis = axis }
     public var kind: String { "Concat" }
+    public var attributes: [String: String] { ["dim": "\(axis)"] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         guard let first = inputs.first, axis < first.count else { throw GraphError("Concat needs inputs with axis \(axis)") }

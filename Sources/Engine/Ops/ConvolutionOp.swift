@@ -13,6 +13,15 @@ public struct ConvolutionOp: Op {
     public var kind: String { "Convolution" }
     public var parameterSuffixes: [String] { noBias ? ["_weight"] : ["_weight", "_bias"] }
 
+    public var attributes: [String: String] {
+        ["kernel": MXNetAttribute.pair(conv.kernel), "stride": MXNetAttribute.pair(conv.stride), "pad": MXNetAttribute.pair(conv.pad),
+         "num_filter": "\(conv.numFilter)", "no_bias": MXNetAttribute.bool(noBias)]
+    }
+
+    public func flops(_ inputs: [[Int]], output: [Int]) -> Double {
+        2 * Double(output.reduce(1, *)) * Double(inputs[0][1] * conv.kernel.h * conv.kernel.w)
+    }
+
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         let x = inputs[0]
         guard x.count == 4 else { throw GraphError("Convolution needs a 4-d input (N, C, H, W), got \(x)") }

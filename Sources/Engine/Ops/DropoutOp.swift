@@ -6,6 +6,7 @@ public struct DropoutOp: Op {
     public var p: Float
     public init(p: Float) { self.p = p }
     public var kind: String { "Dropout" }
+    public var attributes: [String: String] { ["p": MXNetAttribute.float(p)] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] { inputs[0] }
 

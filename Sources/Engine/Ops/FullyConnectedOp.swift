@@ -12,6 +12,12 @@ public struct FullyConnectedOp: Op {
     public var kind: String { "FullyConnected" }
     public var parameterSuffixes: [String] { noBias ? ["_weight"] : ["_weight", "_bias"] }
 
+    public var attributes: [String: String] { ["num_hidden": "\(fc.numHidden)", "no_bias": MXNetAttribute.bool(noBias)] }
+
+    public func flops(_ inputs: [[Int]], output: [Int]) -> Double {
+        2 * Double(output.reduce(1, *)) * Double(inputs[0].dropFirst().reduce(1, *))
+    }
+
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         guard let n = inputs[0].first else { throw GraphError("FullyConnected needs an input with a batch axis") }
         return [n, fc.numHidden]

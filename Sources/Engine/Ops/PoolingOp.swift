@@ -29,6 +29,12 @@ public struct PoolingOp: Op {
 
     public var kind: String { "Pooling" }
 
+    public var attributes: [String: String] {
+        ["pool_type": type.rawValue, "kernel": MXNetAttribute.pair(kernel), "stride": MXNetAttribute.pair(stride),
+         "pad": MXNetAttribute.pair(pad), "pooling_convention": convention.rawValue, "global_pool": MXNetAttribute.bool(global),
+         "count_include_pad": MXNetAttribute.bool(countIncludePad)]
+    }
+
     /// Kernel, stride and pad as applied to an input of h×w (global pooling covers it all).
     func window(_ h: Int, _ w: Int) -> (k: (Int, Int), s: (Int, Int), p: (Int, Int)) {
         global ? ((h, w), (1, 1), (0, 0)) : ((kernel.h, kernel.w), (stride.h, stride.w), (pad.h, pad.w))

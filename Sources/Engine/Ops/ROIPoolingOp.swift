@@ -5,6 +5,9 @@ public struct ROIPoolingOp: Op {
     public var pool: ROIPooling
     public init(pooled: (Int, Int), spatialScale: Float) { pool = ROIPooling(pooled: pooled, spatialScale: spatialScale) }
     public var kind: String { "ROIPooling" }
+    public var attributes: [String: String] {
+        ["pooled_size": MXNetAttribute.pair(pool.pooled), "spatial_scale": MXNetAttribute.float(pool.spatialScale)]
+    }
     public var labelInputs: Set<Int> { [1] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {

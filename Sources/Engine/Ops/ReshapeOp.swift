@@ -6,6 +6,7 @@ public struct ReshapeOp: Op {
     public var shape: [Int]
     public init(shape: [Int]) { self.shape = shape }
     public var kind: String { "Reshape" }
+    public var attributes: [String: String] { ["shape": MXNetAttribute.tuple(shape)] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         let x = inputs[0], total = x.reduce(1, *)

@@ -4,6 +4,7 @@ public struct SmoothL1Op: Op {
     public var sigma: Float
     public init(sigma: Float) { self.sigma = sigma }
     public var kind: String { "smooth_l1" }
+    public var attributes: [String: String] { ["scalar": MXNetAttribute.float(sigma)] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] { inputs[0] }
 
@@ -30,6 +31,7 @@ public struct MakeLossOp: Op {
     public var gradScale: Float
     public init(gradScale: Float) { self.gradScale = gradScale }
     public var kind: String { "MakeLoss" }
+    public var attributes: [String: String] { ["grad_scale": MXNetAttribute.float(gradScale)] }
     public var isLoss: Bool { true }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] { inputs[0] }

@@ -20,6 +20,10 @@ public struct SoftmaxOutputOp: Op {
     }
 
     public var kind: String { "SoftmaxOutput" }
+    public var attributes: [String: String] {
+        ["normalization": normalization.rawValue, "use_ignore": MXNetAttribute.bool(useIgnore), "ignore_label": MXNetAttribute.float(ignoreLabel),
+         "grad_scale": MXNetAttribute.float(gradScale), "multi_output": MXNetAttribute.bool(multiOutput)]
+    }
     public var isLoss: Bool { true }
     public var labelInputs: Set<Int> { [1] }
 
