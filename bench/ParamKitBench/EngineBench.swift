@@ -123,6 +123,9 @@ enum EngineBench {
         }
         func initialise(_ params: ParameterSet) {
             for p in params.ordered {
+                // BatchNorm as MXNet initialises it (gamma and moving variance 1, beta and moving mean 0).
+                if p.name.hasSuffix("_gamma") || p.name.hasSuffix("_moving_var") { p.value = [Float](repeating: 1, count: p.value.count); continue }
+                if p.name.hasSuffix("_beta") || p.name.hasSuffix("_moving_mean") { p.value = [Float](repeating: 0, count: p.value.count); continue }
                 var g = SeededGenerator(seed: 7, name: p.name)
                 let fanIn = p.shape.dropFirst().reduce(1, *)
                 let std = p.name.hasSuffix("_bias") ? 0 : (p.name.hasPrefix("rpn_") || p.name.hasPrefix("cls_score") ? 0.01
@@ -130,7 +133,7 @@ enum EngineBench {
                 p.value.withUnsafeMutableBufferPointer { g.fillNormal($0, std: std) }
             }
         }
-        let spec = freeze == "none" ? FreezeSpec(entries: []) : FreezeSpec.preset(freeze, family: .vgg)!
+        let spec = freeze == "none" ? FreezeSpec(entries: []) : FreezeSpec.preset(freeze, family: def.family)!
         var sgd = SGD(schedule: MultiFactorSchedule(baseLR: 0.001, steps: []))
         let data = blob([1, 3, height, width], -128...128)
         var times: [Double] = []
