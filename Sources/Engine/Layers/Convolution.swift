@@ -27,6 +27,23 @@ public struct Convolution: Sendable {
         case winograd(tile: Int)
         /// Direct 3×3 / stride 1 / pad 1 with 4, 8 or 16 input and output channels (others fall back to im2col).
         case direct
+        /// im2col over many images at once: one GEMM whose columns are every image's output pixels
+        /// (`.auto` uses it for ≥ 8 images of ≤ 256 output pixels, e.g. ROI-pooled maps).
+        case batched
+    }
+
+    /// `.auto` batches the images of an input with at least this many images …
+    static let batchedMinImages = 8
+    /// … and at most this many output pixels each.
+    static let batchedMaxPixels = 256
+
+    /// Whether an input of `n` images with `spatial` output pixels each runs as one batched GEMM.
+    func useBatched(images n: Int, spatial: Int) -> Bool {
+        switch algorithm {
+        case .batched: return true
+        case .auto: return n >= Convolution.batchedMinImages && spatial <= Convolution.batchedMaxPixels
+        default: return false
+        }
     }
 
     /// `.auto` convolves directly up to this many channels: at 4 (tiny-vgg conv1_2) direct beats
@@ -57,7 +74,7 @@ public struct Convolution: Sendable {
         switch algorithm {
         case .direct: return true
         case .auto: return max(channels, numFilter) <= Convolution.directMaxChannels
-        case .im2col, .winograd: return false
+        case .im2col, .winograd, .batched: return false
         }
     }
 
@@ -71,7 +88,7 @@ public struct Convolution: Sendable {
     func winograd(channels: Int) -> Winograd? {
         guard is3x3Same, !useDirect(channels: channels) else { return nil }
         switch algorithm {
-        case .im2col, .direct: return nil
+        case .im2col, .direct, .batched: return nil
         case .winograd(let m): return Winograd(m: m == 2 ? 2 : 4, budget: winogradChunkFloats)
         case .auto: return channels >= 4 && numFilter >= 4 ? Winograd(m: 4, budget: winogradChunkFloats) : nil
         }
@@ -95,6 +112,10 @@ public struct Convolution: Sendable {
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
         precondition(weight.count == numFilter * kdim, "convolution weight has \(weight.count) values, expected \(numFilter * kdim)")
         var y = Blob(uninitialized: out)   // every element is written: bias fill, or GEMM with beta 0
+        if useBatched(images: n, spatial: spatial) {
+            batchedForward(x, weight: weight, bias: bias, into: &y)
+            return y
+        }
         if let fast = sameSize(channels: c) {
             let filter = weight.withUnsafeBufferPointer { fast.forwardFilter($0.baseAddress!, outChannels: numFilter, inChannels: c) }
             x.data.withUnsafeBufferPointer { xp in
@@ -150,6 +171,9 @@ public struct Convolution: Sendable {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (dy.shape[2], dy.shape[3])
         let kdim = c * kernel.h * kernel.w, spatial = ho * wo
+        if useBatched(images: n, spatial: spatial) {
+            return batchedBackward(dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
+        }
         if let fast = sameSize(channels: c) {
             return sameSizeBackward(fast, dy, input: x, weight: weight, gradWeight: gradWeight, gradBias: gradBias, inputGrad: inputGrad)
         }
@@ -249,9 +273,10 @@ public struct Convolution: Sendable {
 
     /// col[(c·KH + kh)·KW + kw, (oh − rows.lower)·Wo + ow] = x[c, oh·s − p + kh, ow·s − p + kw] (0 outside),
     /// for the output rows `rows`.
+    /// `ld` is the distance between the column matrix's rows (default: the tile's width).
     func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, rows: Range<Int>, outW: Int,
-                into col: UnsafeMutablePointer<Float>) {
-        let outH = rows.count
+                into col: UnsafeMutablePointer<Float>, ld: Int? = nil) {
+        let ld = ld ?? rows.count * outW
         let (kh, kw, sh, sw, ph, pw) = (kernel.h, kernel.w, stride.h, stride.w, pad.h, pad.w)
         let shared = SendableBox((x, col))
         parallelFor(channels) { range in
@@ -259,7 +284,7 @@ public struct Convolution: Sendable {
             for c in range {
                 for i in 0..<kh {
                     for j in 0..<kw {
-                        var dst = col + ((c * kh + i) * kw + j) * outH * outW
+                        var dst = col + ((c * kh + i) * kw + j) * ld
                         for oh in rows {
                             let ih = oh * sh - ph + i
                             if ih < 0 || ih >= height {
@@ -289,8 +314,8 @@ public struct Convolution: Sendable {
 
     /// The adjoint of im2col: every column entry is added back onto the input position it came from.
     func col2im(_ col: UnsafePointer<Float>, channels: Int, height: Int, width: Int, rows: Range<Int>, outW: Int,
-                into x: UnsafeMutablePointer<Float>) {
-        let outH = rows.count
+                into x: UnsafeMutablePointer<Float>, ld: Int? = nil) {
+        let ld = ld ?? rows.count * outW
         let (kh, kw, sh, sw, ph, pw) = (kernel.h, kernel.w, stride.h, stride.w, pad.h, pad.w)
         let shared = SendableBox((x, col))
         parallelFor(channels) { range in
@@ -298,7 +323,7 @@ public struct Convolution: Sendable {
             for c in range {
                 for i in 0..<kh {
                     for j in 0..<kw {
-                        var src = col + ((c * kh + i) * kw + j) * outH * outW
+                        var src = col + ((c * kh + i) * kw + j) * ld
                         for oh in rows {
                             let ih = oh * sh - ph + i
                             if ih >= 0 && ih < height {

@@ -43,46 +43,68 @@ public struct BatchNormOp: Op {
     public func forward(_ x: inout OpValues, params: [Parameter], context: inout OpContext) -> (Blob, OpState) {
         let input = x[0]
         let (n, c, inner) = BatchNormOp.dims(input.shape)
-        var mean = [Float](repeating: 0, count: c), invstd = [Float](repeating: 0, count: c)
+        var stats = [Float](repeating: 0, count: 2 * c)   // mean, then inverse standard deviation
         let batch = batchStatistics(context)
-        let m = Double(n * inner)
-        input.data.withUnsafeBufferPointer { xp in
-            for ch in 0..<c {
-                if batch {
-                    var sum = 0.0
-                    for i in 0..<n { let base = (i * c + ch) * inner; for k in 0..<inner { sum += Double(xp[base + k]) } }
-                    let mu = sum / m
-                    var sq = 0.0
-                    for i in 0..<n {
-                        let base = (i * c + ch) * inner
-                        for k in 0..<inner { let d = Double(xp[base + k]) - mu; sq += d * d }
+        if batch {
+            var variance = [Float](repeating: 0, count: c)
+            input.data.withUnsafeBufferPointer { xp in
+                stats.withUnsafeMutableBufferPointer { sp in
+                    variance.withUnsafeMutableBufferPointer { vp in
+                        let shared = SendableBox((xp.baseAddress!, sp.baseAddress!, vp.baseAddress!))
+                        parallelFor(c) { channels in
+                            let (xp, sp, vp) = shared.value
+                            let m = Double(n * inner)
+                            for ch in channels {
+                                var sum = 0.0
+                                for i in 0..<n { let base = xp + (i * c + ch) * inner; for k in 0..<inner { sum += Double(base[k]) } }
+                                let mu = sum / m
+                                var sq = 0.0
+                                for i in 0..<n {
+                                    let base = xp + (i * c + ch) * inner
+                                    for k in 0..<inner { let d = Double(base[k]) - mu; sq += d * d }
+                                }
+                                sp[ch] = Float(mu)
+                                sp[c + ch] = Float(1 / (sq / m + Double(eps)).squareRoot())
+                                vp[ch] = Float(sq / m)
+                            }
+                        }
                     }
-                    let variance = sq / m
-                    mean[ch] = Float(mu)
-                    invstd[ch] = Float(1 / (variance + Double(eps)).squareRoot())
-                    // The aux update, as MXNet makes it in a training pass.
-                    params[2].value[ch] = params[2].value[ch] * momentum + Float(mu) * (1 - momentum)
-                    params[3].value[ch] = params[3].value[ch] * momentum + Float(variance) * (1 - momentum)
-                } else {
-                    mean[ch] = params[2].value[ch]
-                    invstd[ch] = 1 / (params[3].value[ch] + eps).squareRoot()
                 }
+            }
+            // The aux update, as MXNet makes it in a training pass.
+            for ch in 0..<c {
+                params[2].value[ch] = params[2].value[ch] * momentum + stats[ch] * (1 - momentum)
+                params[3].value[ch] = params[3].value[ch] * momentum + variance[ch] * (1 - momentum)
+            }
+        } else {
+            for ch in 0..<c {
+                stats[ch] = params[2].value[ch]
+                stats[c + ch] = 1 / (params[3].value[ch] + eps).squareRoot()
             }
         }
         var y = Blob(uninitialized: input.shape)
         let gamma = params[0].value, beta = params[1].value
+        let fix = fixGamma
         input.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
-                for i in 0..<n {
-                    for ch in 0..<c {
-                        let base = (i * c + ch) * inner
-                        let scale = (fixGamma ? 1 : gamma[ch]) * invstd[ch], mu = mean[ch], b = beta[ch]
-                        for k in 0..<inner { yp[base + k] = (xp[base + k] - mu) * scale + b }
+                stats.withUnsafeBufferPointer { sp in
+                    gamma.withUnsafeBufferPointer { gp in
+                        beta.withUnsafeBufferPointer { bp in
+                            let shared = SendableBox((xp.baseAddress!, yp.baseAddress!, sp.baseAddress!, gp.baseAddress!, bp.baseAddress!))
+                            parallelFor(n * c, minimumPerThread: max(1, 4096 / max(inner, 1))) { planes in
+                                let (xp, yp, sp, gp, bp) = shared.value
+                                for plane in planes {
+                                    let ch = plane % c, base = plane * inner
+                                    let scale = (fix ? 1 : gp[ch]) * sp[c + ch], mu = sp[ch], b = bp[ch]
+                                    for k in 0..<inner { yp[base + k] = (xp[base + k] - mu) * scale + b }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return (y, .floats(mean + invstd))
+        return (y, .floats(stats))
     }
 
     public func backwardReads(input i: Int) -> Bool { true }
@@ -90,40 +112,57 @@ public struct BatchNormOp: Op {
     public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard case .floats(let stats) = state else { return [nil] }
-        let dy = dy!, x = inputs[0]
+        let g = dy!, x = inputs[0]
         let (n, c, inner) = BatchNormOp.dims(x.shape)
         let batch = batchStatistics(context)
-        let m = Double(n * inner)
-        var dx = wantInput[0] ? Blob(uninitialized: x.shape) : nil
-        for ch in 0..<c {
-            let mu = stats[ch], inv = stats[c + ch]
-            var sumDy = 0.0, dot = 0.0
-            for i in 0..<n {
-                let base = (i * c + ch) * inner
-                for k in 0..<inner {
-                    let g = Double(dy.data[base + k])
-                    sumDy += g
-                    dot += g * Double(x.data[base + k] - mu)
-                }
-            }
-            let gamma = fixGamma ? 1 : Double(params[0].value[ch])
-            if !params[0].fixed { params[0].grad[ch] += fixGamma ? 0 : Float(dot * Double(inv)) }
-            if !params[1].fixed { params[1].grad[ch] += Float(sumDy) }
-            guard dx != nil else { continue }
-            let s = gamma * Double(inv)
-            for i in 0..<n {
-                let base = (i * c + ch) * inner
-                for k in 0..<inner {
-                    let g = Double(dy.data[base + k])
-                    if batch {
-                        let xhat = Double(x.data[base + k] - mu) * Double(inv)
-                        dx!.data[base + k] = Float(s * (g - sumDy / m - xhat * dot * Double(inv) / m))
-                    } else {
-                        dx!.data[base + k] = Float(s * g)
+        var dxData: [Float] = wantInput[0] ? Blob(uninitialized: x.shape).data : []
+        var sums = [Double](repeating: 0, count: 2 * c)   // Σ dy, then Σ dy·(x − mean), per channel
+        let gamma = params[0].value, fix = fixGamma
+        g.data.withUnsafeBufferPointer { gp in
+            x.data.withUnsafeBufferPointer { xp in
+                sums.withUnsafeMutableBufferPointer { sp in
+                    dxData.withUnsafeMutableBufferPointer { dp in
+                        let shared = SendableBox((gp.baseAddress!, xp.baseAddress!, sp.baseAddress!, dp.baseAddress))
+                        parallelFor(c) { channels in
+                            let (gp, xp, sp, dp) = shared.value
+                            let m = Double(n * inner)
+                            for ch in channels {
+                                let mu = stats[ch], inv = Double(stats[c + ch])
+                                var sumDy = 0.0, dot = 0.0
+                                for i in 0..<n {
+                                    let base = (i * c + ch) * inner
+                                    for k in 0..<inner {
+                                        let d = Double(gp[base + k])
+                                        sumDy += d
+                                        dot += d * Double(xp[base + k] - mu)
+                                    }
+                                }
+                                sp[ch] = sumDy
+                                sp[c + ch] = dot
+                                guard let dp else { continue }
+                                let s = (fix ? 1 : Double(gamma[ch])) * inv
+                                for i in 0..<n {
+                                    let base = (i * c + ch) * inner
+                                    for k in 0..<inner {
+                                        let d = Double(gp[base + k])
+                                        if batch {
+                                            let xhat = Double(xp[base + k] - mu) * inv
+                                            dp[base + k] = Float(s * (d - sumDy / m - xhat * dot * inv / m))
+                                        } else {
+                                            dp[base + k] = Float(s * d)
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return [dx]
+        for ch in 0..<c {
+            if !params[0].fixed { params[0].grad[ch] += fix ? 0 : Float(sums[c + ch] * Double(stats[c + ch])) }
+            if !params[1].fixed { params[1].grad[ch] += Float(sums[ch]) }
+        }
+        return [wantInput[0] ? Blob(shape: x.shape, data: dxData) : nil]
     }
 }
