@@ -15,7 +15,8 @@
     ~150 MiB that `import mxnet` costs; that alone is measured too).
 
 Settings: tiny-vgg at 128×128 and 600×1000 (20 iterations), vgg16 at 300×500 and 600×1000
-(3 iterations; MXNet's R-CNN step takes 6–12 s there). --quick: tiny-vgg and vgg16 300×500 only,
+(3 iterations; MXNet's R-CNN step takes 6–12 s there), resnet-101 (the reference's ResNet, BatchNorm
+on moving statistics) at 600×1000 (2 iterations). --quick: tiny-vgg and vgg16 300×500 only,
 5 and 2 iterations. --iters overrides every count; --nets restricts the networks.
 
 Like bench/run.py, this driver imports nothing heavy: a child's ru_maxrss starts from its parent's
@@ -55,6 +56,7 @@ SETTINGS = [
     ("tiny-vgg", 600, 1000, 20, 5),
     ("vgg16", 300, 500, 3, 2),
     ("vgg16", 600, 1000, 3, None),
+    ("resnet-101", 600, 1000, 2, None),
 ]
 
 
