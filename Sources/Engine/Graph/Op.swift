@@ -136,6 +136,13 @@ enum MXNetAttribute {
     static func float(_ f: Float) -> String { "\(f)" }
 }
 
+/// Runs `body` with the gradient pointers of a weight and an optional bias (nil where fixed or
+/// absent): the layers with parameters (Convolution, FullyConnected) accumulate into them.
+func withWeightAndBiasGradients<R>(_ params: [Parameter], hasBias: Bool,
+                                   _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> R) -> R {
+    withGradient(params[0]) { gw in withGradient(hasBias ? params[1] : nil) { gb in body(gw, gb) } }
+}
+
 /// Runs `body` with a mutable pointer to a parameter's gradient, or nil when the parameter is fixed.
 @inline(__always)
 func withGradient<R>(_ p: Parameter?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {

@@ -27,9 +27,19 @@ public enum SoftmaxOutput {
 
     /// multi_output, use_ignore: labels (N, S); grad = (p − onehot)·scale / max(#valid, 1), 0 where ignored.
     public static func backwardValid(prob: Blob, label: [Float], ignore: Float = -1, gradScale: Float = 1) -> Blob {
-        let n = prob.shape[0], c = prob.shape[1], s = prob.count / max(n * c, 1)
         let valid = label.filter { $0 != ignore }.count
-        let scale = gradScale / Float(max(valid, 1))
+        return gradient(prob: prob, label: label, classes: prob.shape[1], ignore: ignore, scale: gradScale / Float(max(valid, 1)))
+    }
+
+    /// 2-D (N, C) with 'batch' normalisation: grad = (p − onehot)·scale / N.
+    public static func backwardBatch(prob: Blob, label: [Float], gradScale: Float = 1) -> Blob {
+        gradient(prob: prob, label: label, classes: prob.shape[1], ignore: nil, scale: gradScale / Float(max(prob.shape[0], 1)))
+    }
+
+    /// prob viewed as (N, classes, S), labels (N, S): grad = (p − onehot(label))·scale, 0 where the
+    /// label is `ignore`.
+    public static func gradient(prob: Blob, label: [Float], classes c: Int, ignore: Float?, scale: Float) -> Blob {
+        let n = prob.shape[0], s = prob.count / max(n * c, 1)
         var g = prob
         for i in 0..<n {
             for j in 0..<s {
@@ -40,15 +50,6 @@ public enum SoftmaxOutput {
                 }
             }
         }
-        return g
-    }
-
-    /// 2-D (N, C) with 'batch' normalisation: grad = (p − onehot)·scale / N.
-    public static func backwardBatch(prob: Blob, label: [Float], gradScale: Float = 1) -> Blob {
-        let n = prob.shape[0], c = prob.shape[1]
-        let scale = gradScale / Float(max(n, 1))
-        var g = prob
-        for i in 0..<n { for k in 0..<c { g.data[i * c + k] = (prob.data[i * c + k] - (Int(label[i]) == k ? 1 : 0)) * scale } }
         return g
     }
 }

@@ -45,11 +45,8 @@ public struct ConvolutionOp: Op {
 
     public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
-        let w = params[0]
-        let dx = withGradient(w) { gw in
-            withGradient(noBias ? nil : params[1]) { gb in
-                conv.backward(dy!, input: inputs[0], weight: w.value, gradWeight: gw, gradBias: gb, inputGrad: wantInput[0])
-            }
+        let dx = withWeightAndBiasGradients(params, hasBias: !noBias) { gw, gb in
+            conv.backward(dy!, input: inputs[0], weight: params[0].value, gradWeight: gw, gradBias: gb, inputGrad: wantInput[0])
         }
         return [dx]
     }

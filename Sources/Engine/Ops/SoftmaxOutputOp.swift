@@ -59,25 +59,14 @@ public struct SoftmaxOutputOp: Op {
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard wantInput[0] else { return [nil, nil] }
         let prob = output!, label = inputs[1].data
+        let n = prob.shape[0], ignore: Float? = useIgnore ? ignoreLabel : nil
+        let normaliser: Int
         switch normalization {
-        case .valid:
-            return [SoftmaxOutput.backwardValid(prob: prob, label: label, ignore: useIgnore ? ignoreLabel : .nan, gradScale: gradScale), nil]
-        case .batch where !useIgnore && prob.shape.count == 2:
-            return [SoftmaxOutput.backwardBatch(prob: prob, label: label, gradScale: gradScale), nil]
-        default:
-            let n = prob.shape[0], c = multiOutput ? prob.shape[1] : prob.count / n, s = prob.count / (n * c)
-            let scale = gradScale / Float(normalization == .batch ? max(n, 1) : 1)
-            var g = prob
-            for i in 0..<n {
-                for j in 0..<s {
-                    let l = label[i * s + j]
-                    for k in 0..<c {
-                        let idx = (i * c + k) * s + j
-                        g.data[idx] = useIgnore && l == ignoreLabel ? 0 : (prob.data[idx] - (Int(l) == k ? 1 : 0)) * scale
-                    }
-                }
-            }
-            return [g, nil]
+        case .null: normaliser = 1
+        case .batch: normaliser = n
+        case .valid: normaliser = ignore.map { i in label.filter { $0 != i }.count } ?? label.count
         }
+        return [SoftmaxOutput.gradient(prob: prob, label: label, classes: multiOutput ? prob.shape[1] : prob.count / max(n, 1),
+                                       ignore: ignore, scale: gradScale / Float(max(normaliser, 1))), nil]
     }
 }

@@ -105,12 +105,7 @@ public struct NetworkDefinition: Sendable {
             }
         }
         let feat = channels[4]
-        add("rpn_conv_3x3_weight", [feat, feat, 3, 3], "rpn", .normal(std: 0.01))
-        add("rpn_conv_3x3_bias", [feat], "rpn", .zeros)
-        add("rpn_cls_score_weight", [2 * anchors, feat, 1, 1], "rpn", .normal(std: 0.01))
-        add("rpn_cls_score_bias", [2 * anchors], "rpn", .zeros)
-        add("rpn_bbox_pred_weight", [4 * anchors, feat, 1, 1], "rpn", .normal(std: 0.01))
-        add("rpn_bbox_pred_bias", [4 * anchors], "rpn", .zeros)
+        params += rpnHead(feature: feat, width: feat, anchors: anchors)
         add("fc6_weight", [fc, feat * 7 * 7], "rcnn", .pretrained)
         add("fc6_bias", [fc], "rcnn", .pretrained)
         add("fc7_weight", [fc, fc], "rcnn", .pretrained)
@@ -156,14 +151,7 @@ public struct NetworkDefinition: Sendable {
                 if unit == 1 { add(u + "_sc_weight", [f, inChannels, 1, 1], group, .pretrained) }
                 inChannels = f
             }
-            if stage == 2 {
-                add("rpn_conv_3x3_weight", [rpn, f, 3, 3], "rpn", .normal(std: 0.01))
-                add("rpn_conv_3x3_bias", [rpn], "rpn", .zeros)
-                add("rpn_cls_score_weight", [2 * anchors, rpn, 1, 1], "rpn", .normal(std: 0.01))
-                add("rpn_cls_score_bias", [2 * anchors], "rpn", .zeros)
-                add("rpn_bbox_pred_weight", [4 * anchors, rpn, 1, 1], "rpn", .normal(std: 0.01))
-                add("rpn_bbox_pred_bias", [4 * anchors], "rpn", .zeros)
-            }
+            if stage == 2 { params += rpnHead(feature: f, width: rpn, anchors: anchors) }
         }
         bn("bn1", inChannels, "rcnn")
         add("cls_score_weight", [classes, inChannels], "rcnn", .normal(std: 0.01))
@@ -171,5 +159,15 @@ public struct NetworkDefinition: Sendable {
         add("bbox_pred_weight", [4 * classes, inChannels], "rcnn", .normal(std: 0.001))
         add("bbox_pred_bias", [4 * classes], "rcnn", .zeros)
         return NetworkDefinition(name: name, family: .resnet, classes: classes, anchors: anchors, params: params)
+    }
+
+    /// The reference's RPN head on a `feature`-channel map: rpn_conv_3x3 (`width` filters) and the two
+    /// 1×1 predictors, weights N(0, 0.01), biases 0.
+    static func rpnHead(feature: Int, width: Int, anchors: Int) -> [ParamSpec] {
+        [("rpn_conv_3x3_weight", [width, feature, 3, 3]), ("rpn_conv_3x3_bias", [width]),
+         ("rpn_cls_score_weight", [2 * anchors, width, 1, 1]), ("rpn_cls_score_bias", [2 * anchors]),
+         ("rpn_bbox_pred_weight", [4 * anchors, width, 1, 1]), ("rpn_bbox_pred_bias", [4 * anchors])].map { name, shape in
+            ParamSpec(name: name, role: .arg, shape: shape, group: "rpn", initialisation: name.hasSuffix("_weight") ? .normal(std: 0.01) : .zeros)
+        }
     }
 }
