@@ -9,11 +9,12 @@ struct NetworkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network",
         abstract: "Show a network's layers, shapes, parameters and FLOPs, or export it as MXNet symbol JSON.",
-        subcommands: [Show.self, Export.self])
+        subcommands: [Show.self, Export.self, Infer.self])
 
     /// Which network and which of its graphs.
     struct Selection: ParsableArguments {
-        @Argument(help: "Network: \(NetworkDefinition.names.joined(separator: ", ")).") var network: String
+        @Argument(help: "Network: \(NetworkDefinition.names.joined(separator: ", ")), or a network file (NAME.yaml, see `network infer`).")
+        var network: String
         @Option(help: "Which graph: rpn (RPN training, with its losses), rcnn (R-CNN training, with its losses) or test (both heads over one backbone).")
         var graph: String = "test"
         @Option(help: "Number of classes including background (default: 21 for vgg16 and resnet-101, 4 for the tiny twins).") var classes: Int?
@@ -91,6 +92,47 @@ struct NetworkCommand: ParsableCommand {
             let (_, graph, heads) = try selection.build()
             try AtomicOutput.write(try SymbolJSON.export(graph, heads: heads), to: output)
             Render.out("wrote \(output): \(graph.nodes.count) nodes, heads \(heads.joined(separator: ", "))")
+        }
+    }
+
+    struct Infer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the network file (YAML) that matches a checkpoint's names and shapes.",
+            discussion: """
+            The family (vgg or resnet) comes from the names, every width from the shapes, classes and anchors from \
+            the heads when the checkpoint has them (else the reference's 21 and 9, said on stderr). A tensor the inferred \
+            network does not have, or has with another shape, is an error naming it (exit 2). The file works wherever a \
+            network name does: init --network FILE, network show FILE, `network: FILE` in a stage config.
+            Example: paramkit network infer model/rcnn1-0008.params -o my-net.yaml
+            """)
+
+        @Argument(help: "The checkpoint (any format).") var checkpoint: String
+        @Option(name: .shortAndLong, help: "Output file (default: print the YAML).") var output: String?
+        @Option(help: "The network's name (default: the output file's stem, else 'inferred').") var name: String?
+        @OptionGroup var options: ReadingOptions
+
+        func run() throws {
+            let reader = try Formats.open(path: options.resolve(checkpoint), options: options.readOptions)
+            let stem = output.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent } ?? "inferred"
+            let inferred: (file: NetworkFile, assumed: [String])
+            do {
+                inferred = try NetworkFile.infer(reader.entries, name: name ?? stem)
+            } catch let e as UsageError {
+                throw UsageError("\(checkpoint): \(e.message)")
+            }
+            if let output { try AtomicOutput.write(Data(inferred.file.yaml.utf8), to: output) }
+            if options.json {
+                Render.out(JSON.object([
+                    ("network", .string(inferred.file.name)), ("family", .string(inferred.file.family.rawValue)),
+                    ("output", output.map { .string($0) } ?? .null), ("assumed", .array(inferred.assumed.map { .string($0) })),
+                    ("tensors", .int(inferred.file.definition.params.count)),
+                ]).pretty)
+            } else if let output {
+                Render.out("wrote \(output): a \(inferred.file.family.rawValue) network, \(inferred.file.definition.params.count) tensors")
+            } else {
+                Render.out(String(inferred.file.yaml.dropLast()))
+            }
+            for a in inferred.assumed { FileHandle.standardError.write(Data("paramkit: assumed \(a)\n".utf8)) }
         }
     }
 }

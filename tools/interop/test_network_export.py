@@ -90,3 +90,59 @@ def test_show_and_export_refuse_bad_input(paramkit, tmp_path):
         proc = paramkit(*args, expect=2)
         assert what in proc.stderr, proc.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+USER_VGG = "family: vgg\nchannels: [16, 32, 64, 64, 64]\nfc: 256\nclasses: 4\n"
+
+
+def test_a_network_file_of_the_users_widths_works_where_a_name_does(paramkit, tmp_path):
+    import jsonschema
+    import yaml
+    from cases import SCHEMAS
+    net = tmp_path / "my-vgg.yaml"
+    net.write_text(USER_VGG)
+    jsonschema.validate(yaml.safe_load(USER_VGG), json.loads((SCHEMAS / "network.schema.json").read_text()))
+    shown = json.loads(paramkit("network", "show", net, "--input", "224x300", "--json").stdout)
+    assert shown["network"] == "my-vgg"
+    tensors = {t["name"]: t["shape"] for t in shown["tensors"]}
+    assert tensors["conv3_3_weight"] == [64, 64, 3, 3] and tensors["fc6_weight"] == [256, 64 * 7 * 7]
+    assert tensors["cls_score_weight"] == [4, 256] and tensors["rpn_conv_3x3_weight"] == [64, 64, 3, 3]
+    plan = json.loads(paramkit("init", "--network", net, "--pretrained", "none", "--dry-run", "--json").stdout)
+    assert {t["name"]: t["shape"] for t in plan["plan"]} == tensors
+
+
+def test_infer_writes_the_file_of_a_checkpoint(paramkit, tmp_path, fixture_file):
+    import yaml
+    init = tmp_path / "init.h5"
+    paramkit("init", "--network", "tiny-resnet", "--pretrained", "none", "--classes", "5", "-o", init)
+    out = tmp_path / "net.yaml"
+    paramkit("network", "infer", init, "-o", out)
+    got = yaml.safe_load(out.read_text())
+    assert got == {"family": "resnet", "name": "net", "stem": 4, "filters": [8, 16, 32, 64], "units": [3, 4, 23, 3], "rpn": 16,
+                   "classes": 5, "anchors": 9}
+    # MXNet-written VGG checkpoints: the R-CNN one has every head; the RPN one has no fc6/cls_score, so fc
+    # and classes are the reference's and said so.
+    for name, fc, assumed in [("tiny_vgg_rcnn-0001.params", 32, False), ("tiny_vgg_rpn-0001.params", 4096, True)]:
+        proc = paramkit("network", "infer", fixture_file(name), "-o", tmp_path / "v.yaml")
+        got = yaml.safe_load((tmp_path / "v.yaml").read_text())
+        assert got["family"] == "vgg" and got["channels"] == [4, 8, 8, 16, 16] and got["fc"] == fc
+        assert ("assumed fc 4096" in proc.stderr) == assumed, proc.stderr
+        shown = json.loads(paramkit("network", "show", tmp_path / "v.yaml", "--json").stdout)
+        listed = {t["name"]: t["shape"] for t in shown["tensors"]}
+        ckpt = {k[4:]: list(v.shape) for k, v in mx.nd.load(str(fixture_file(name))).items() if not k.endswith("_test")}
+        assert all(listed[k] == s for k, s in ckpt.items())
+
+
+def test_bad_network_files_and_checkpoints_that_fit_no_family(paramkit, tmp_path, sample_params):
+    cases = [("family: alexnet\n", "family"), ("family: vgg\nchannels: [1, 2, 3, 4]\nfc: 8\n", "channels: must have 5 entries"),
+             ("family: vgg\nchannels: [1, 2, 3, 4, 5]\nfc: 8\nunits: [1]\n", "units: not a key"),
+             ("family: resnet\nstem: 4\nfilters: [8, 16, 30, 64]\nunits: [1, 1, 1, 1]\nrpn: 8\n", "not a multiple of 4"),
+             ("- just a list\n", "not a network file")]
+    for text, what in cases:
+        f = tmp_path / "bad.yaml"
+        f.write_text(text)
+        proc = paramkit("network", "show", f, expect=2)
+        assert str(f) in proc.stderr and what in proc.stderr, proc.stderr
+    proc = paramkit("network", "infer", sample_params, "-o", tmp_path / "x.yaml", expect=2)
+    assert str(sample_params) in proc.stderr and ("fits no" in proc.stderr or "no conv1_1_weight" in proc.stderr), proc.stderr
+    assert not (tmp_path / "x.yaml").exists()

@@ -68,7 +68,15 @@ public struct NetworkDefinition: Sendable {
 
     public static let names = ["vgg16", "tiny-vgg", "resnet-101", "tiny-resnet"]
 
+    /// A built-in network by name, or a network file (`NetworkFile`) by path.
     public static func named(_ name: String, classes: Int? = nil, anchors: Int? = nil, width: Int = 1) throws -> NetworkDefinition {
+        if NetworkFile.isPath(name) {
+            var file = try NetworkFile.load(path: name)
+            guard width == 1 else { throw UsageError("\(name): --width applies to the built-in tiny networks; write the widths in the file") }
+            if let classes { file.classes = classes }
+            if let anchors { file.anchors = anchors }
+            return file.definition
+        }
         switch name {
         case "vgg16":
             return vgg(name: name, channels: [64, 128, 256, 512, 512], fc: 4096, classes: classes ?? 21, anchors: anchors ?? 9)
@@ -84,7 +92,7 @@ public struct NetworkDefinition: Sendable {
             return resnet(name: name, stem: 4 * width, filters: [8, 16, 32, 64].map { $0 * width }, units: [3, 4, 23, 3],
                           rpn: 16 * width, classes: classes ?? 4, anchors: anchors ?? 9)
         default:
-            throw UsageError("unknown network '\(name)': choose one of \(names.joined(separator: ", "))")
+            throw UsageError("unknown network '\(name)': choose one of \(names.joined(separator: ", ")), or give a network file (NAME.yaml)")
         }
     }
 
