@@ -95,7 +95,7 @@ public struct Dropout: Sendable {
         return (y, mask)
     }
 
-    public func backward(_ dy: Blob, mask: [Float]) -> Blob {
+    public func backward(_ dy: consuming Blob, mask: [Float]) -> Blob {
         var dx = dy
         for i in 0..<dx.count { dx.data[i] *= mask[i] }
         return dx

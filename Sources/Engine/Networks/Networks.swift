@@ -52,10 +52,7 @@ public final class RPNNetwork {
         var run = GraphRun(built.graph, params: params, context: OpContext(training: false))
         run.set("data", data)
         run.forward(["rpn_cls_prob", "rpn_bbox_pred"])
-        let box = run["rpn_bbox_pred"]
-        var prob = run["rpn_cls_prob"]
-        prob.shape = [box.shape[0], box.shape[1] / 2, box.shape[2], box.shape[3]]
-        return (prob, box)
+        return rpnOutputs(run)
     }
 
     /// One forward/backward pass; gradients accumulate into the parameters (zero them first).
@@ -69,11 +66,8 @@ public final class RPNNetwork {
         run.set("rpn_label", Blob(shape: [data.shape[0], label.count / max(data.shape[0], 1)], data: label))
         run.set("rpn_bbox_target", bboxTarget)
         run.set("rpn_bbox_weight", bboxWeight)
-        run.forward(["rpn_cls_prob", "rpn_bbox_loss"])
-        let losses = StepLosses(prob: run["rpn_cls_prob"], bboxLoss: run["rpn_bbox_loss"])
-        probe = run.probe
-        let backbone = built.backbone
-        backwardTrace = run.backward().filter { backbone.contains($0.node) }.map { $0.node + ":" + $0.computed }
+        let losses: StepLosses
+        (losses, backwardTrace, probe) = trainingStep(&run, prob: "rpn_cls_prob", bboxLoss: "rpn_bbox_loss", backbone: built.backbone)
         return losses
     }
 }
@@ -131,11 +125,8 @@ public final class RCNNNetwork {
         run.set("label", Blob(shape: [label.count], data: label))
         run.set("bbox_target", bboxTarget)
         run.set("bbox_weight", bboxWeight)
-        run.forward(["cls_prob", "bbox_loss"])
-        let losses = StepLosses(prob: run["cls_prob"], bboxLoss: run["bbox_loss"])
-        probe = run.probe
-        let backbone = built.backbone
-        backwardTrace = run.backward().filter { backbone.contains($0.node) }.map { $0.node + ":" + $0.computed }
+        let losses: StepLosses
+        (losses, backwardTrace, probe) = trainingStep(&run, prob: "cls_prob", bboxLoss: "bbox_loss", backbone: built.backbone)
         generator = run.context.generator
         return losses
     }
@@ -168,9 +159,7 @@ public final class DetectionNetwork {
         var run = GraphRun(graph, params: params, context: OpContext(training: false))
         run.set("data", data)
         run.forward(["rpn_cls_prob", "rpn_bbox_pred"], keep: [feature])
-        let box = run["rpn_bbox_pred"]
-        var prob = run["rpn_cls_prob"]
-        prob.shape = [box.shape[0], box.shape[1] / 2, box.shape[2], box.shape[3]]
+        let (prob, box) = rpnOutputs(run)
         return Pass(run: run, rpnProb: prob, rpnBBox: box)
     }
 
@@ -180,4 +169,22 @@ public final class DetectionNetwork {
         pass.run.forward(["cls_prob", "bbox_pred"])
         return (pass.run["cls_prob"], pass.run["bbox_pred"])
     }
+}
+
+/// The RPN's test outputs: probabilities back in the score's (N, 2A, H, W) layout, and the deltas.
+func rpnOutputs(_ run: GraphRun) -> (prob: Blob, bbox: Blob) {
+    let box = run["rpn_bbox_pred"]
+    var prob = run["rpn_cls_prob"]
+    prob.shape = [box.shape[0], box.shape[1] / 2, box.shape[2], box.shape[3]]
+    return (prob, box)
+}
+
+/// Forward to the two losses, then backward: the losses for the metrics, what the backbone's
+/// layers computed ("conv3_1: dW db"), and the probe as the pass left it.
+func trainingStep(_ run: inout GraphRun, prob: String, bboxLoss: String, backbone: Set<String>)
+    -> (StepLosses, [String], ForwardProbe?) {
+    run.forward([prob, bboxLoss])
+    let losses = StepLosses(prob: run[prob], bboxLoss: run[bboxLoss])
+    let trace = run.backward().filter { backbone.contains($0.node) }.map { $0.node + ":" + $0.computed }
+    return (losses, trace, run.probe)
 }

@@ -19,8 +19,6 @@ public struct DropoutOp: Op {
     public func backward(_ dy: inout Blob?, inputs: OpValues, output: Blob?, state: OpState, params: [Parameter],
                          wantInput: [Bool], context: inout OpContext) -> [Blob?] {
         guard case .mask(let mask) = state else { return [dy.take()] }
-        var g = dy.take()!
-        for i in 0..<g.count { g.data[i] *= mask[i] }
-        return [g]
+        return [Dropout(p: p).backward(dy.take()!, mask: mask)]
     }
 }

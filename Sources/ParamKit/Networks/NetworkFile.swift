@@ -122,11 +122,13 @@ public struct NetworkFile: Sendable, Equatable {
             if let fc6 = shapes["fc6_weight"] { file.fc = fc6[0] } else { file.fc = 4096; assumed.append("fc 4096 (no fc6_weight)") }
         case .resnet:
             file.stem = try width("conv0_weight")
-            file.filters = try (1...4).map { s in
-                if let f = shapes["stage\(s)_unit1_conv3_weight"] { return f[0] }
-                guard s == 4 else { throw UsageError("no stage\(s)_unit1_conv3_weight: not a ResNet checkpoint ParamKit knows") }
-                assumed.append("stage 4 filters \(2 * (shapes["stage3_unit1_conv3_weight"]?[0] ?? 0)) (no stage 4)")
-                return 2 * (try width("stage3_unit1_conv3_weight"))
+            file.filters = try (1...3).map { try width("stage\($0)_unit1_conv3_weight") }
+            if let f = shapes["stage4_unit1_conv3_weight"] {
+                file.filters.append(f[0])
+            } else {
+                // An RPN checkpoint has no R-CNN head: stage 4 doubles stage 3, as every ResNet does.
+                file.filters.append(2 * file.filters[2])
+                assumed.append("stage 4 filters \(file.filters[3]) (no stage 4)")
             }
             file.units = (1...4).map { s in max(1, tensors.filter { $0.name.hasPrefix("stage\(s)_unit") && $0.name.hasSuffix("_conv1_weight") }.count) }
             if let r = shapes["rpn_conv_3x3_weight"] { file.rpn = r[0] } else { file.rpn = 512; assumed.append("rpn 512 (no rpn_conv_3x3_weight)") }
