@@ -43,6 +43,10 @@ NETS = {
                    "rpn": 512, "classes": 21},
     "tiny-resnet": {"family": "resnet", "stem": 4, "filters": (8, 16, 32, 64), "units": (3, 4, 23, 3),
                     "rpn": 16, "classes": 4},
+    # The fork's Inception-v3 (likelyzhao/mxnet symbol_inceptionv3.py) and ParamKit's tiny twin of it
+    # (every width divided by 16, at least 1): "div" divides the fork's widths.
+    "inception-v3": {"family": "inception", "div": 1, "rpn": 512, "classes": 21},
+    "tiny-inception": {"family": "inception", "div": 16, "rpn": 32, "classes": 4},
 }
 RESNET_EPS = 2e-5
 CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
@@ -63,14 +67,24 @@ RESNET_FREEZE = {
     "FIXED_PARAMS_SHARED": ("conv0", "stage1", "stage2", "stage3", "gamma", "beta"),
     "none": (),
 }
+# The fork's config.py, network.inceptionv3.
+INCEPTION_FREEZE = {
+    "FIXED_PARAMS": ("conv_batchnorm", "conv_2_batchnorm", "conv_3_batchnorm", "conv_4_batchnorm"),
+    "FIXED_PARAMS_SHARED": ("conv2", "conv1", "conv3", "conv4", "conv5", "beta", "batchnorm"),
+    "none": (),
+}
+
+
+def family(net):
+    return NETS[net].get("family", "vgg")
 
 
 def is_resnet(net):
-    return NETS[net].get("family") == "resnet"
+    return family(net) == "resnet"
 
 
 def freeze_list(net, freeze):
-    return (RESNET_FREEZE if is_resnet(net) else FREEZE)[freeze]
+    return {"resnet": RESNET_FREEZE, "inception": INCEPTION_FREEZE}.get(family(net), FREEZE)[freeze]
 OPTIMIZER = {"learning_rate": 0.001, "momentum": 0.9, "wd": 0.0005, "clip_gradient": 5.0, "rescale_grad": 1.0}
 
 
@@ -221,7 +235,104 @@ def resnet_trunk(mx, net, data):
     return x  # stage3 output, stride 16
 
 
+def inc_conv(mx, net, x, filters, name, kernel=(1, 1), stride=(1, 1), pad=(0, 0)):
+    """The fork's Conv: bias-free NAME_conv2d, BatchNorm NAME_batchnorm (fix_gamma, batch statistics:
+    MXNet's defaults otherwise), ReLU NAME_relu."""
+    x = mx.sym.Convolution(data=x, num_filter=max(1, filters // NETS[net]["div"]), kernel=kernel, stride=stride,
+                           pad=pad, no_bias=True, name=name + "_conv2d")
+    x = mx.sym.BatchNorm(data=x, fix_gamma=True, use_global_stats=False, name=name + "_batchnorm")
+    return mx.sym.Activation(data=x, act_type="relu", name=name + "_relu")
+
+
+def inc_pool(mx, x, kind, name, stride, pad):
+    return mx.sym.Pooling(data=x, kernel=(3, 3), stride=(stride, stride), pad=(pad, pad), pool_type=kind,
+                          name=f"{kind}_pool_{name}_pool")
+
+
+def inception_a(mx, net, x, proj, n):
+    c = lambda *a, **k: inc_conv(mx, net, *a, **k)   # noqa: E731
+    one = c(x, 64, n + "_conv")
+    five = c(c(x, 48, n + "_tower_conv"), 64, n + "_tower_conv_1", (5, 5), pad=(2, 2))
+    three = c(x, 64, n + "_tower_1_conv")
+    three = c(three, 96, n + "_tower_1_conv_1", (3, 3), pad=(1, 1))
+    three = c(three, 96, n + "_tower_1_conv_2", (3, 3), pad=(1, 1))
+    pool = c(inc_pool(mx, x, "avg", n, 1, 1), proj, n + "_tower_2_conv")
+    return mx.sym.Concat(one, five, three, pool, name=f"ch_concat_{n}_chconcat")
+
+
+def inception_b(mx, net, x, n):
+    c = lambda *a, **k: inc_conv(mx, net, *a, **k)   # noqa: E731
+    three = c(x, 384, n + "_conv", (3, 3), stride=(2, 2), pad=(1, 1))
+    d = c(c(x, 64, n + "_tower_conv"), 96, n + "_tower_conv_1", (3, 3), pad=(1, 1))
+    d = c(d, 96, n + "_tower_conv_2", (3, 3), stride=(2, 2), pad=(1, 1))
+    return mx.sym.Concat(three, d, inc_pool(mx, x, "max", n, 2, 1), name=f"ch_concat_{n}_chconcat")
+
+
+def inception_c(mx, net, x, d7, n):
+    c = lambda *a, **k: inc_conv(mx, net, *a, **k)   # noqa: E731
+    one = c(x, 192, n + "_conv")
+    t = c(c(x, d7, n + "_tower_conv"), d7, n + "_tower_conv_1", (1, 7), pad=(0, 3))
+    t = c(t, 192, n + "_tower_conv_2", (7, 1), pad=(3, 0))
+    q = c(c(x, d7, n + "_tower_1_conv"), d7, n + "_tower_1_conv_1", (7, 1), pad=(3, 0))
+    q = c(q, d7, n + "_tower_1_conv_2", (1, 7), pad=(0, 3))
+    q = c(q, d7, n + "_tower_1_conv_3", (7, 1), pad=(3, 0))
+    q = c(q, 192, n + "_tower_1_conv_4", (1, 7), pad=(0, 3))
+    pool = c(inc_pool(mx, x, "avg", n, 1, 1), 192, n + "_tower_2_conv")
+    return mx.sym.Concat(one, t, q, pool, name=f"ch_concat_{n}_chconcat")
+
+
+def inception_d(mx, net, x, n):
+    c = lambda *a, **k: inc_conv(mx, net, *a, **k)   # noqa: E731
+    t = c(c(x, 192, n + "_tower_conv"), 320, n + "_tower_conv_1", (3, 3), stride=(2, 2))
+    q = c(c(x, 192, n + "_tower_1_conv"), 192, n + "_tower_1_conv_1", (1, 7), pad=(0, 3))
+    q = c(q, 192, n + "_tower_1_conv_2", (7, 1), pad=(3, 0))
+    q = c(q, 192, n + "_tower_1_conv_3", (3, 3), stride=(2, 2))
+    return mx.sym.Concat(t, q, inc_pool(mx, x, "max", n, 2, 0), name=f"ch_concat_{n}_chconcat")
+
+
+def inception_e(mx, net, x, pool_kind, n):
+    c = lambda *a, **k: inc_conv(mx, net, *a, **k)   # noqa: E731
+    one = c(x, 320, n + "_conv")
+    t = c(x, 384, n + "_tower_conv")
+    ta = c(t, 384, n + "_tower_mixed_conv", (1, 3), pad=(0, 1))
+    tb = c(t, 384, n + "_tower_mixed_conv_1", (3, 1), pad=(1, 0))
+    q = c(c(x, 448, n + "_tower_1_conv"), 384, n + "_tower_1_conv_1", (3, 3), pad=(1, 1))
+    qa = c(q, 384, n + "_tower_1_mixed_conv", (1, 3), pad=(0, 1))
+    qb = c(q, 384, n + "_tower_1_mixed_conv_1", (3, 1), pad=(1, 0))
+    pool = c(inc_pool(mx, x, pool_kind, n, 1, 1), 192, n + "_tower_2_conv")
+    return mx.sym.Concat(one, ta, tb, qa, qb, pool, name=f"ch_concat_{n}_chconcat")
+
+
+def inception_trunk(mx, net, data):
+    """get_inceptionv3_conv: the padded stem and mixed … mixed_7 (stride 16)."""
+    c = lambda *a, **k: inc_conv(mx, net, *a, **k)   # noqa: E731
+    x = c(data, 32, "conv", (3, 3), stride=(2, 2), pad=(1, 1))
+    x = c(x, 32, "conv_1", (3, 3), pad=(1, 1))
+    x = c(x, 64, "conv_2", (3, 3), pad=(1, 1))
+    x = mx.sym.Pooling(data=x, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="pool")
+    x = c(x, 80, "conv_3")
+    x = c(x, 192, "conv_4", (3, 3), pad=(1, 1))
+    x = mx.sym.Pooling(data=x, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="max", name="pool1")
+    for proj, n in ((32, "mixed"), (64, "mixed_1"), (64, "mixed_2")):
+        x = inception_a(mx, net, x, proj, n)
+    x = inception_b(mx, net, x, "mixed_3")
+    for d7, n in ((128, "mixed_4"), (160, "mixed_5"), (160, "mixed_6"), (192, "mixed_7")):
+        x = inception_c(mx, net, x, d7, n)
+    return x
+
+
+def inception_head(mx, net, x):
+    """mixed_8 (7D) → mixed_9, mixed_10 (7E) → 8×8 average global_pool → flatten."""
+    x = inception_d(mx, net, x, "mixed_8")
+    x = inception_e(mx, net, x, "avg", "mixed_9")
+    x = inception_e(mx, net, x, "max", "mixed_10")
+    x = mx.sym.Pooling(data=x, kernel=(8, 8), stride=(1, 1), pool_type="avg", name="global_pool")
+    return mx.sym.Flatten(data=x, name="flatten")
+
+
 def trunk(mx, net, data):
+    if family(net) == "inception":
+        return inception_trunk(mx, net, data)
     return resnet_trunk(mx, net, data) if is_resnet(net) else vgg_trunk(mx, net, data)
 
 
@@ -257,7 +368,12 @@ def rcnn_symbol(mx, net, dropout=True):
     bbox_weight = mx.sym.Reshape(data=mx.sym.Variable("bbox_weight"), shape=(-1, 4 * c),
                                  name="bbox_weight_reshape")
     feat = trunk(mx, net, data)
-    if is_resnet(net):
+    if family(net) == "inception":
+        # roi_pool5 17×17 → mixed_8 … mixed_10 → global_pool (get_inceptionv3_train's head).
+        x = mx.sym.ROIPooling(data=feat, rois=rois, pooled_size=(17, 17), spatial_scale=1.0 / FEAT_STRIDE,
+                              name="roi_pool5")
+        x = inception_head(mx, net, x)
+    elif is_resnet(net):
         # roi_pool5 14×14 → stage 4 → bn1 → relu1 → global average pool1 (symbol_resnet.py).
         x = mx.sym.ROIPooling(data=feat, rois=rois, pooled_size=(14, 14), spatial_scale=1.0 / FEAT_STRIDE,
                               name="roi_pool5")
@@ -286,8 +402,9 @@ def rcnn_symbol(mx, net, dropout=True):
 def feature_shape(sym, h, w):
     internals = sym.get_internals()
     feature = "relu5_3_output" if "relu5_3_output" in internals.list_outputs() else "rpn_conv_3x3_output"
-    if feature not in internals.list_outputs():   # the ResNet R-CNN: the ROI pooling's data input
-        feature = [n for n in internals.list_outputs() if n.startswith("stage3_") and n.endswith("_plus_output")][-1]
+    if feature not in internals.list_outputs():   # the ResNet/Inception R-CNN: the ROI pooling's data input
+        feature = [n for n in internals.list_outputs()
+                   if (n.startswith("stage3_") and n.endswith("_plus_output")) or n == "ch_concat_mixed_7_chconcat_output"][-1]
     _, out_shapes, _ = internals[feature].infer_shape(data=(1, 3, h, w))
     return out_shapes[0][2], out_shapes[0][3]
 
@@ -452,7 +569,7 @@ def time_stage(mx, np, args, stage):
         result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     result["rss_after_init_mb"] = round(rss_after_init, 1)
     result["fixed_params"] = len(fixed)
-    if not is_resnet(args.net):
+    if family(args.net) == "vgg":
         result.update({k: round(v, 4) for k, v in flops(args.net, stage, args.height, args.width, args.freeze).items()})
     result["dropout"] = stage == "rcnn" and not args.no_dropout
     return result
@@ -481,7 +598,8 @@ def dump_step(mx, np, args, stage):
         # parameters and inputs (nothing before the losses depends on the labels).
         internals = mod.symbol.get_internals()
         names = [n for n in internals.list_outputs()
-                 if n.endswith("_output") and (n.startswith(("relu", "pool", "roi_pool5")) or "_relu" in n)]
+                 if n.endswith("_output") and (n.startswith(("relu", "pool", "roi_pool5")) or "_relu" in n
+                                               or n.endswith("_chconcat_output") or n.startswith("max_pool_"))]
         group = mx.sym.Group([internals[n] for n in names])
         inputs = {n: mx.nd.array(batch[n]) for n in group.list_arguments() if n in batch}
         exe = group.bind(mx.cpu(), args={**{k: v.copy() for k, v in arg_params.items()
@@ -505,8 +623,9 @@ def dump_step(mx, np, args, stage):
     mod.update()
     mx.nd.waitall()
     mx.nd.save(prefix + "_grads.params", saved)
-    after, _ = mod.get_params()
-    mx.nd.save(prefix + "_after1.params", {f"arg:{k}": v for k, v in after.items()})
+    after, after_aux = mod.get_params()
+    mx.nd.save(prefix + "_after1.params", {**{f"arg:{k}": v for k, v in after.items()},
+                                           **{f"aux:{k}": v for k, v in after_aux.items()}})
 
     meta = {
         "net": args.net, "stage": stage, "height": args.height, "width": args.width, "seed": args.seed,
@@ -560,6 +679,10 @@ def main(argv=None):
     if args.threads is not None:
         for var in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(args.threads)
+    if family(args.net) == "inception" and NETS[args.net]["div"] > 1:
+        # MXNet 1.9.1's oneDNN Concat backward dies with SIGFPE on the tiny twin's narrow towers (2–28
+        # channels); its own CPU kernels run the same symbol.
+        os.environ.setdefault("MXNET_MKLDNN_ENABLED", "0")
     import numpy as np   # noqa: E402  (after the thread variables are set)
     import mxnet as mx   # noqa: E402
 

@@ -7,7 +7,7 @@ import Yams
 
 public struct StageConfig: Codable, Sendable, Equatable {
     public var network = "tiny-vgg"
-    /// tiny-vgg only: channel multiplier.
+    /// The tiny networks only: channel multiplier.
     public var width = 1
     public var epochs = 8
     public var lr = 0.001

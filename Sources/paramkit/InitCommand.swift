@@ -20,7 +20,7 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Seed for the random heads.") var seed: UInt64 = 0
     @Option(help: "Number of classes including background (default: 21 for vgg16, 4 for tiny-vgg).") var classes: Int?
     @Option(help: "Anchors per position (default 9).") var anchors: Int?
-    @Option(help: "tiny-vgg only: multiply every channel count by this.") var width: Int = 1
+    @Option(help: "tiny-vgg, tiny-resnet and tiny-inception only: multiply every channel count by this.") var width: Int = 1
     @Option(help: "A tensor missing from the pretrained file: error, or init (like a head).") var missing: InitPolicy = .error
     @Option(help: "A pretrained tensor with another shape: error, or init (like a head).") var mismatch: InitPolicy = .error
     @OptionGroup var write: WritingOptions

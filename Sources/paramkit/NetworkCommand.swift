@@ -19,7 +19,7 @@ struct NetworkCommand: ParsableCommand {
         var graph: String = "test"
         @Option(help: "Number of classes including background (default: 21 for vgg16 and resnet-101, 4 for the tiny twins).") var classes: Int?
         @Option(help: "Anchors per position (default 9).") var anchors: Int?
-        @Option(help: "tiny-vgg and tiny-resnet only: multiply every channel count by this.") var width: Int = 1
+        @Option(help: "tiny-vgg, tiny-resnet and tiny-inception only: multiply every channel count by this (tiny-inception: the fork's widths × N/16).") var width: Int = 1
 
         func build() throws -> (NetworkDefinition, Graph, [String]) {
             let def = try NetworkDefinition.named(network, classes: classes, anchors: anchors, width: width)

@@ -15,7 +15,7 @@ struct NetworkGraphTests {
         Dictionary(uniqueKeysWithValues: specs.map { ($0.name, "\($0.role) \($0.shape)") })
     }
 
-    @Test("graph parameters equal the definition", arguments: ["tiny-vgg", "vgg16", "tiny-resnet", "resnet-101"])
+    @Test("graph parameters equal the definition", arguments: ["tiny-vgg", "vgg16", "tiny-resnet", "resnet-101", "tiny-inception", "inception-v3"])
     func graphsMatchDefinitions(name: String) throws {
         let def = try NetworkDefinition.named(name, classes: 5, anchors: 9)
         let data = [1, 3, 224, 320]
@@ -41,6 +41,34 @@ struct NetworkGraphTests {
         #expect(rs[r.id("roi_pool5")!] == [128, 1024, 14, 14])
         #expect(rs[r.id("pool1")!] == [128, 2048, 1, 1])
         #expect(rs[r.id("cls_score")!] == [128, 21])
+    }
+
+    @Test func inceptionShapesFollowTheFork() throws {
+        let def = try NetworkDefinition.named("inception-v3")
+        // 94 Conv units (stem 5, mixed–mixed_2 7 each, mixed_3 4, mixed_4–7 10 each, mixed_8 6,
+        // mixed_9–10 9 each), each a bias-free conv and a BatchNorm; the RPN's 3 convs; the 2 FCs.
+        #expect(def.params.filter { $0.role == .arg }.count == 94 + 2 * 94 + 6 + 4)
+        #expect(def.params.filter { $0.role == .aux }.count == 2 * 94)
+        #expect(NetworkFamily.guess(def.params.map(\.name)) == .inception)
+        // Independent of the fork: Keras's InceptionV3 without its top has the same convolutions and
+        // BatchNorms (beta and the two statistics, no gamma) and lists 21,802,784 parameters.
+        let weights = def.params.filter { $0.name.hasSuffix("_conv2d_weight") && $0.group != "rpn" }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let channels = def.params.filter { $0.name.hasSuffix("_batchnorm_beta") }.reduce(0) { $0 + $1.shape[0] }
+        #expect(weights + 3 * channels == 21_802_784)
+        let (g, _) = DetectionGraphs.rpn(def, bboxGradScale: 1)
+        let shapes = try g.valueShapes(inputs: ["data": [1, 3, 600, 1000]])
+        #expect(shapes[g.id("ch_concat_mixed_7_chconcat")!] == [1, 768, 38, 63])   // stride 16, 768 channels
+        let (r, _) = DetectionGraphs.rcnn(def, dropout: 0, bboxGradScale: 1)
+        let rs = try r.valueShapes(inputs: ["data": [1, 3, 600, 1000], "rois": [128, 5]])
+        #expect(rs[r.id("roi_pool5")!] == [128, 768, 17, 17])
+        #expect(rs[r.id("ch_concat_mixed_8_chconcat")!] == [128, 1280, 8, 8])
+        #expect(rs[r.id("ch_concat_mixed_10_chconcat")!] == [128, 2048, 8, 8])
+        #expect(rs[r.id("global_pool")!] == [128, 2048, 1, 1])
+        #expect(rs[r.id("cls_score")!] == [128, 21])
+        // The tiny twin: the same names, every width divided by 16.
+        let tiny = try NetworkDefinition.named("tiny-inception")
+        #expect(tiny.params.map(\.name) == def.params.map(\.name))
+        #expect(tiny.params.first { $0.name == "mixed_9_tower_1_conv_conv2d_weight" }!.shape == [28, 80, 1, 1])
     }
 
     @Test func aGraphThatDoesNotFitNamesTheNode() throws {

@@ -129,6 +129,34 @@ struct AlgebraTests {
         #expect(r.aux.count == 12)
     }
 
+    @Test func inceptionPresetsReachAsFarAsTheForksSubstringsDo() throws {
+        let def = try NetworkDefinition.named("inception-v3")
+        let infos = def.params.map(\.info)
+        let fixed = try Freeze.resolve(FreezeSpec.parse("FIXED_PARAMS", family: nil, names: infos.map(\.name)), against: infos)
+        #expect(fixed.spec.origin.contains("inception"))
+        // 'conv_batchnorm' is the stem's first BatchNorm, and every *_conv_batchnorm_* in the modules too.
+        #expect(fixed.frozen.contains { $0.name == "mixed_10_tower_1_mixed_conv_batchnorm_gamma" })
+        #expect(!fixed.frozen.contains { $0.name.hasSuffix("_conv2d_weight") })
+        #expect(fixed.warnings.contains { $0.contains("'conv_batchnorm'") && $0.contains("outside") })
+        let shared = try Freeze.resolve(FreezeSpec.parse("FIXED_PARAMS_SHARED", family: .inception, names: []), against: infos)
+        // 'conv2' inside every 'conv2d': every convolution, the R-CNN head's mixed_8–10 included.
+        #expect(shared.frozen.filter { $0.name.hasSuffix("_conv2d_weight") }.count == 94)
+        #expect(Set(shared.trainable.map(\.name)) == Set(def.params.filter { $0.role == .arg && !$0.name.contains("conv2d") && !$0.name.contains("batchnorm") }.map(\.name)))
+        #expect(shared.warnings.contains { $0.contains("'conv2' matches 94 tensor(s) only inside a longer word ('conv2d')") })
+        #expect(shared.warnings.contains { $0.contains("'conv1' matches no tensor") })
+    }
+
+    @Test func inferNamesTheBuiltInInceptionAndRefusesAnInceptionFile() throws {
+        let tiny = try NetworkDefinition.named("tiny-inception", width: 2).params.map(\.info)
+        #expect(throws: UsageError.self) { try NetworkFile.infer(tiny, name: "x") }
+        do { _ = try NetworkFile.infer(tiny, name: "x") } catch { #expect("\(error)".contains("tiny-inception --width 2")) }
+        let dir = temporaryDirectory()
+        try "family: inception\n".write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+        do { _ = try NetworkFile.load(path: dir + "/net.yaml"); Issue.record("an inception network file loaded") } catch {
+            #expect("\(error)".contains("family: must be vgg or resnet"))
+        }
+    }
+
     @Test func freezeWarnsOnEmptyEntriesAndOutOfFamilyMatches() throws {
         let entries = ["conv2d_weight", "conv2_1_weight", "fc6_weight"].map { TensorInfo(name: $0, role: .arg, dtype: .float32, shape: [1]) }
         let r = try Freeze.resolve(FreezeSpec(entries: ["conv2", "conv9"]), against: entries)

@@ -59,6 +59,22 @@ MX_TRAIN_STEP = REPO / "bench/mx_train_step.py"
 FWD_RTOL = 4e-5
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-7
 RESNET_FWD_RTOL, RESNET_GRAD_RTOL = 1e-4, 3e-4
+# - tiny-inception: 70 Conv units before the RPN, at most 37 in a row (stem 5, mixed–mixed_2 3 each,
+#   mixed_3 3, mixed_4–7 5 each), 10 more in a row in the R-CNN head; each BatchNorm on batch
+#   statistics renormalises the error to the layer's scale, so the ResNet bounds (√94 layers) hold.
+# - tiny-inception's R-CNN head is the exception. Its BatchNorms normalise over 128 rois × 17×17 (or
+#   8×8) values per channel, and MXNet 1.9.1 sums them in float32: on a ReLU'd (128, 12, 17, 17)
+#   input its BatchNorm is 8.6e-5 from a float64 computation (ParamKit sums in float64); ten such
+#   layers follow each other, and 17×17 bins pooled from a 4×6 map repeat values, so the max pools
+#   tie (thousands of flips, aligned). Measured on the step below, with MXNet's decisions taken:
+#   ParamKit against itself, generic against AVX2 kernels (only the summation order differs), differs
+#   by 2.5e-4 in activations and 2.9e-3 in gradients; against MXNet by 5.2e-4 and 4.6e-3. The bounds
+#   are 4× those: INCEPTION_RCNN_FWD_RTOL 2e-3, INCEPTION_RCNN_GRAD_RTOL 2e-2. A wrong pad, pool
+#   rule or BatchNorm term moves values by 1e-1 and more.
+INCEPTION_RCNN_FWD_RTOL, INCEPTION_RCNN_GRAD_RTOL = 2e-3, 2e-2
+# - Aux states after the step: moving = 0.9·moving + 0.1·batch statistic, so the forward's error
+#   enters scaled by 0.1; a variance doubles the activation's relative error: AUX_RTOL = 2e-4.
+AUX_RTOL = 2e-4
 # Parameters after one update: w' = w − lr·(clip(g) + wd·w) with lr = 1e-3, so the gradient's
 # differences enter scaled down by lr; what remains is the float32 rounding of w itself.
 ARG_RTOL, ARG_ATOL = 1e-5, 1e-6
@@ -66,10 +82,13 @@ ARG_RTOL, ARG_ATOL = 1e-5, 1e-6
 TINY = ("tiny-vgg", 64, 96)
 VGG16 = ("vgg16", 96, 128)
 TINY_RESNET = ("tiny-resnet", 64, 96)
+TINY_INCEPTION = ("tiny-inception", 64, 96)
 CASES = [(TINY, "rpn", "FIXED_PARAMS"), (TINY, "rcnn", "FIXED_PARAMS"), (TINY, "rpn", "FIXED_PARAMS_SHARED"),
          (VGG16, "rpn", "FIXED_PARAMS"), (VGG16, "rcnn", "FIXED_PARAMS"),
          (TINY_RESNET, "rpn", "FIXED_PARAMS"), (TINY_RESNET, "rcnn", "FIXED_PARAMS"),
-         (TINY_RESNET, "rpn", "FIXED_PARAMS_SHARED")]
+         (TINY_RESNET, "rpn", "FIXED_PARAMS_SHARED"),
+         (TINY_INCEPTION, "rpn", "FIXED_PARAMS"), (TINY_INCEPTION, "rcnn", "FIXED_PARAMS"),
+         (TINY_INCEPTION, "rpn", "FIXED_PARAMS_SHARED"), (TINY_INCEPTION, "rcnn", "FIXED_PARAMS_SHARED")]
 
 
 def run(cmd, what):
@@ -172,7 +191,7 @@ def test_engine_step_matches_mxnet(tmp_path, mxnet_dumps, net, stage, freeze, is
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["isa"] == isa, f"asked for {isa}, ran {report['isa']}"
     flips = report["layers"]
-    assert any(k.startswith("pool") for k in flips) and any(k.startswith("relu") for k in flips), flips
+    assert any(k.startswith("pool") for k in flips) and any("relu" in k for k in flips), flips
 
     meta = json.loads((dump / f"{stage}_meta.json").read_text())
     fixed = set(meta["fixed_param_names"])
@@ -181,26 +200,49 @@ def test_engine_step_matches_mxnet(tmp_path, mxnet_dumps, net, stage, freeze, is
     mx_grads, pk_grads = load(dump / f"{stage}_grads.params"), load(out / f"{stage}_grads.params")
     mx_after, pk_after = load(dump / f"{stage}_after1.params"), load(out / f"{stage}_after1.params")
 
-    # Frozen parameters get no gradient and come out of the step bit for bit as they went in.
+    # Frozen parameters get no gradient and come out of the step bit for bit as they went in. MXNet's
+    # BatchNorm with fix_gamma (the fork's Inception) writes 1 into gamma in its forward, frozen or
+    # not; ParamKit leaves a frozen one as it was (the value is never read): those are compared below
+    # only for ParamKit, and every trainable one must be 1 on both sides.
+    inception = name.endswith("inception")
+    fix_gamma = {p for p in meta["arg_shapes"] if inception and p.endswith("_batchnorm_gamma")}
     assert not {k for k in pk_grads if k.startswith("grad:") and k[5:] in fixed}, "ParamKit has grads of frozen params"
     for param in sorted(fixed):
         key = "arg:" + param
         for who, after in (("MXNet", mx_after), ("ParamKit", pk_after)):
             assert key in after, f"{who}: {key} missing after the step"
-            assert np.array_equal(after[key], initial[key]), f"{who} changed frozen {key}"
-    # BatchNorm on moving statistics (use_global_stats, as the reference trains ResNet) leaves them as they were.
+            if who == "ParamKit" or param not in fix_gamma:
+                assert np.array_equal(after[key], initial[key]), f"{who} changed frozen {key}"
+    for param in sorted(fix_gamma - fixed):   # 1 from the forward, then weight decay: 1 − lr·wd
+        assert np.array_equal(pk_after["arg:" + param], mx_after["arg:" + param]), f"{param}: ParamKit != MXNet after the step"
+    # BatchNorm on moving statistics (use_global_stats, as the reference trains ResNet) leaves them as
+    # they were; on batch statistics (the fork's Inception) the backward pass moves them as MXNet's
+    # does, where a gradient passes (with FIXED_PARAMS_SHARED none passes the frozen trunk).
     for key in sorted(k for k in initial if k.startswith("aux:")):
-        assert key in pk_after and np.array_equal(pk_after[key], initial[key]), f"ParamKit moved {key}"
+        assert key in pk_after, f"ParamKit lost {key}"
+        if not inception:
+            assert np.array_equal(pk_after[key], initial[key]), f"ParamKit moved {key}"
+    if inception:
+        moved = [k for k in initial if k.startswith("aux:") and not np.array_equal(mx_after[k], initial[k])]
+        # FIXED_PARAMS_SHARED freezes every conv and BatchNorm (substrings 'conv2' and 'batchnorm'): no gradient passes.
+        assert moved or freeze == "FIXED_PARAMS_SHARED", "MXNet's training pass moved no BatchNorm statistics"
+        worst_aux = compare(pk_after, mx_after, "aux:", AUX_RTOL, GRAD_ATOL, f"{stage} aux states after one step")
+        print(f"aux states: {len(moved)} of {sum(k.startswith('aux:') for k in initial)} moved by MXNet; "
+              f"worst relative difference {worst_aux:.2g}")
     if freeze == "FIXED_PARAMS_SHARED":
-        convs = sorted(k for k in pk_grads if k.startswith(("grad:conv", "grad:stage")))
+        convs = sorted(k for k in pk_grads if k.startswith(("grad:conv", "grad:stage", "grad:mixed")) and
+                       (stage == "rpn" or not k.startswith(("grad:mixed_8", "grad:mixed_9", "grad:mixed_10"))))
         assert not convs, f"ParamKit computed gradients of the frozen trunk: {convs}"
 
-    resnet = name.endswith("resnet")
+    fwd_rtol, grad_rtol = (FWD_RTOL, GRAD_RTOL) if name.endswith("vgg") or name == "vgg16" else (RESNET_FWD_RTOL, RESNET_GRAD_RTOL)
+    if inception and stage == "rcnn":
+        fwd_rtol, grad_rtol = INCEPTION_RCNN_FWD_RTOL, INCEPTION_RCNN_GRAD_RTOL
     worst_fwd = check_activations(load(out / f"{stage}_probe.params"), load(dump / f"{stage}_internals.params"), flips,
-                                  RESNET_FWD_RTOL if resnet else FWD_RTOL)
-    worst_grad = compare(pk_grads, mx_grads, "grad:", RESNET_GRAD_RTOL if resnet else GRAD_RTOL, GRAD_ATOL,
-                         f"{stage} gradients")
-    worst_arg = compare(pk_after, mx_after, "arg:", ARG_RTOL, ARG_ATOL, f"{stage} params after one step")
+                                  fwd_rtol)
+    worst_grad = compare(pk_grads, mx_grads, "grad:", grad_rtol, GRAD_ATOL, f"{stage} gradients")
+    skip = {"arg:" + p for p in fix_gamma & fixed}
+    worst_arg = compare({k: v for k, v in pk_after.items() if k not in skip}, {k: v for k, v in mx_after.items() if k not in skip},
+                        "arg:", ARG_RTOL, ARG_ATOL, f"{stage} params after one step")
     flipped = ", ".join(f"{k} {v['flips']} (gap {v['max_gap']:.2g})" for k, v in sorted(flips.items()) if v["flips"])
     print(f"{name} {stage} {freeze} [{isa}, gemm {report['gemm']}]: worst relative difference activations "
           f"{worst_fwd:.2g}, grads {worst_grad:.2g}, params {worst_arg:.2g}; flipped decisions aligned to "

@@ -19,6 +19,7 @@ public enum DetectionGraphs {
         switch def.family {
         case .vgg: return VGGGraph.self
         case .resnet: return ResNetGraph.self
+        case .inception: return InceptionGraph.self
         }
     }
 

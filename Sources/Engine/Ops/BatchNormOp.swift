@@ -1,9 +1,13 @@
 // MXNet's BatchNorm over axis 1 of (N, C, …): parameters gamma and beta, aux states moving_mean
 // and moving_var. In training (unless use_global_stats) it normalises by the batch's mean and
-// biased variance and updates the aux states as MXNet does,
+// biased variance, and its backward pass updates the aux states as MXNet 1.9.1's does (there, not in
+// the forward: a BatchNorm that no gradient passes through leaves them as they were),
 //   moving = moving · momentum + batch · (1 − momentum);
 // at inference, and with use_global_stats, it uses the moving statistics and updates nothing.
-// fix_gamma (MXNet's default) reads gamma as 1 and gives it no gradient.
+// fix_gamma (MXNet's default) reads gamma as 1 and gives it no gradient; a training pass writes 1
+// into a trainable gamma, as MXNet's forward does (so weight decay never moves it). MXNet writes 1
+// into a frozen gamma too; ParamKit leaves every frozen tensor bit for bit as it was (the value is
+// never read, so outputs and gradients are the same).
 
 import Foundation
 
@@ -43,38 +47,34 @@ public struct BatchNormOp: Op {
     public func forward(_ x: inout OpValues, params: [Parameter], context: inout OpContext) -> (Blob, OpState) {
         let input = x[0]
         let (n, c, inner) = BatchNormOp.dims(input.shape)
-        var stats = [Float](repeating: 0, count: 2 * c)   // mean, then inverse standard deviation
+        // mean, inverse standard deviation, then (batch statistics) the biased variance
+        var stats = [Float](repeating: 0, count: 3 * c)
         let batch = batchStatistics(context)
+        if fixGamma && context.training && !params[0].fixed {
+            for ch in 0..<c { params[0].value[ch] = 1 }
+        }
         if batch {
-            var variance = [Float](repeating: 0, count: c)
             input.data.withUnsafeBufferPointer { xp in
                 stats.withUnsafeMutableBufferPointer { sp in
-                    variance.withUnsafeMutableBufferPointer { vp in
-                        let shared = SendableBox((xp.baseAddress!, sp.baseAddress!, vp.baseAddress!))
-                        parallelFor(c) { channels in
-                            let (xp, sp, vp) = shared.value
-                            let m = Double(n * inner)
-                            for ch in channels {
-                                var sum = 0.0
-                                for i in 0..<n { let base = xp + (i * c + ch) * inner; for k in 0..<inner { sum += Double(base[k]) } }
-                                let mu = sum / m
-                                var sq = 0.0
-                                for i in 0..<n {
-                                    let base = xp + (i * c + ch) * inner
-                                    for k in 0..<inner { let d = Double(base[k]) - mu; sq += d * d }
-                                }
-                                sp[ch] = Float(mu)
-                                sp[c + ch] = Float(1 / (sq / m + Double(eps)).squareRoot())
-                                vp[ch] = Float(sq / m)
+                    let shared = SendableBox((xp.baseAddress!, sp.baseAddress!))
+                    parallelFor(c) { channels in
+                        let (xp, sp) = shared.value
+                        let m = Double(n * inner)
+                        for ch in channels {
+                            var sum = 0.0
+                            for i in 0..<n { let base = xp + (i * c + ch) * inner; for k in 0..<inner { sum += Double(base[k]) } }
+                            let mu = sum / m
+                            var sq = 0.0
+                            for i in 0..<n {
+                                let base = xp + (i * c + ch) * inner
+                                for k in 0..<inner { let d = Double(base[k]) - mu; sq += d * d }
                             }
+                            sp[ch] = Float(mu)
+                            sp[c + ch] = Float(1 / (sq / m + Double(eps)).squareRoot())
+                            sp[2 * c + ch] = Float(sq / m)
                         }
                     }
                 }
-            }
-            // The aux update, as MXNet makes it in a training pass.
-            for ch in 0..<c {
-                params[2].value[ch] = params[2].value[ch] * momentum + stats[ch] * (1 - momentum)
-                params[3].value[ch] = params[3].value[ch] * momentum + variance[ch] * (1 - momentum)
             }
         } else {
             for ch in 0..<c {
@@ -162,6 +162,13 @@ public struct BatchNormOp: Op {
         for ch in 0..<c {
             if !params[0].fixed { params[0].grad[ch] += fix ? 0 : Float(sums[c + ch] * Double(stats[c + ch])) }
             if !params[1].fixed { params[1].grad[ch] += Float(sums[ch]) }
+        }
+        if batch {
+            // The aux update, where MXNet makes it: in the backward pass of a training step.
+            for ch in 0..<c {
+                params[2].value[ch] = params[2].value[ch] * momentum + stats[ch] * (1 - momentum)
+                params[3].value[ch] = params[3].value[ch] * momentum + stats[2 * c + ch] * (1 - momentum)
+            }
         }
         return [wantInput[0] ? Blob(shape: x.shape, data: dxData) : nil]
     }

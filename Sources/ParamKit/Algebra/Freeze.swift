@@ -16,7 +16,9 @@ public struct FreezeSpec: Sendable {
         self.origin = origin
     }
 
-    /// The reference config's lists (rcnn/config.py): base VGG and the ResNet override.
+    /// The reference config's lists (rcnn/config.py): base VGG, the ResNet override, and the fork's
+    /// Inception-v3 override (matched by substring, they reach further than their names say: see
+    /// `Freeze.resolve`'s warnings).
     public static func preset(_ name: String, family: NetworkFamily) -> FreezeSpec? {
         let lists: [String: [String]]
         switch family {
@@ -26,6 +28,9 @@ public struct FreezeSpec: Sendable {
         case .resnet:
             lists = ["FIXED_PARAMS": ["conv0", "stage1", "gamma", "beta"],
                      "FIXED_PARAMS_SHARED": ["conv0", "stage1", "stage2", "stage3", "gamma", "beta"]]
+        case .inception:
+            lists = ["FIXED_PARAMS": ["conv_batchnorm", "conv_2_batchnorm", "conv_3_batchnorm", "conv_4_batchnorm"],
+                     "FIXED_PARAMS_SHARED": ["conv2", "conv1", "conv3", "conv4", "conv5", "beta", "batchnorm"]]
         }
         return lists[name].map { FreezeSpec(entries: $0, mode: .substring, origin: "\(name) (\(family.rawValue))") }
     }
@@ -57,11 +62,13 @@ public struct FreezeSpec: Sendable {
 }
 
 public enum NetworkFamily: String, Sendable, CaseIterable {
-    case vgg, resnet
+    case vgg, resnet, inception
 
-    /// ResNet-style checkpoints have `stage<k>_unit` or `conv0` names; everything else is treated as VGG.
+    /// Inception checkpoints have `*_conv2d_weight` or `mixed*` names, ResNet-style ones
+    /// `stage<k>_unit`, `conv0` or `bn_data` names; everything else is treated as VGG.
     public static func guess(_ names: [String]) -> NetworkFamily {
-        names.contains { $0.hasPrefix("stage") || $0.hasPrefix("conv0") || $0.hasPrefix("bn_data") } ? .resnet : .vgg
+        if names.contains(where: { $0.hasSuffix("_conv2d_weight") || $0.hasPrefix("mixed") }) { return .inception }
+        return names.contains { $0.hasPrefix("stage") || $0.hasPrefix("conv0") || $0.hasPrefix("bn_data") } ? .resnet : .vgg
     }
 }
 
@@ -108,6 +115,14 @@ public enum Freeze {
             // A substring or prefix entry names a layer family (conv1 → conv1_1, conv1_2); a match that
             // does not begin with the entry followed by a separator is somewhere it was not meant to be.
             guard spec.mode == .substring || spec.mode == .prefix else { continue }
+            // A substring that only ever occurs as the start of a longer word: 'conv2' in every
+            // Inception 'conv2d' (so the reference's FIXED_PARAMS_SHARED freezes every convolution).
+            let inside = matches[k].compactMap { Freeze.longerWord(in: $0, entry) }
+            if spec.mode == .substring && !inside.isEmpty {
+                let words = Array(Set(inside)).sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+                warnings.append("entry '\(entry)' matches \(inside.count) tensor(s) only inside a longer word (\(words)), e.g. "
+                                + matches[k].first { Freeze.longerWord(in: $0, entry) != nil }!)
+            }
             let outside = matches[k].filter { !inFamily($0, entry) }
             if !outside.isEmpty {
                 let layers = Array(Set(outside.map(LayerName.prefix))).sorted()
@@ -118,9 +133,32 @@ public enum Freeze {
         if !aux.isEmpty {
             let layers = Set(aux.map { LayerName.prefix(of: $0.name) })
             warnings.append("\(aux.count) aux state(s) in \(layers.count) layer(s) (BatchNorm statistics) are not covered by freezing: "
-                            + "they stay fixed only if those layers run with use_global_stats")
+                            + "they stay fixed only where those layers run with use_global_stats or no gradient passes them (MXNet updates them in the backward pass)")
         }
         return FreezeReport(spec: spec, frozen: frozen, trainable: trainable, aux: aux, matches: matches, warnings: warnings)
+    }
+
+    /// The word (between `_`, `.` or `/`) that every occurrence of `entry` in `name` begins and
+    /// that is longer than `entry` ("conv2d" for conv2 in mixed_conv_conv2d_weight); nil when some
+    /// occurrence ends at a separator or the name's end, or begins inside a word.
+    static func longerWord(in name: String, _ entry: String) -> String? {
+        guard !entry.isEmpty, let last = entry.last, last.isLetter || last.isNumber else { return nil }
+        let separators: Set<Character> = ["_", ".", "/"]
+        let chars = Array(name), e = Array(entry)
+        var word: String?
+        var i = 0
+        while i + e.count <= chars.count {
+            if Array(chars[i..<i + e.count]) == e {
+                let startsWord = i == 0 || separators.contains(chars[i - 1])
+                let end = i + e.count
+                guard startsWord, end < chars.count, !separators.contains(chars[end]) else { return nil }
+                var j = end
+                while j < chars.count && !separators.contains(chars[j]) { j += 1 }
+                word = String(chars[i..<j])
+            }
+            i += 1
+        }
+        return word
     }
 
     static func inFamily(_ name: String, _ entry: String) -> Bool {

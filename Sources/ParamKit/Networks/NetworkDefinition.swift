@@ -1,7 +1,7 @@
 // Network definitions as data: every parameter's name, shape, role, group and default
-// initialisation, for VGG16 and ResNet-101 Faster R-CNN and their small twins tiny-vgg and
-// tiny-resnet (same names and topology, few channels). `init` and the training
-// engine both build from these.
+// initialisation, for VGG16, ResNet-101 and Inception-v3 Faster R-CNN and their small twins
+// tiny-vgg, tiny-resnet and tiny-inception (same names and topology, few channels). `init` and the
+// training engine both build from these.
 
 public enum Initialisation: Sendable, Equatable, CustomStringConvertible {
     /// Comes from the pretrained (ImageNet) checkpoint.
@@ -66,7 +66,7 @@ public struct NetworkDefinition: Sendable {
     public var anchors: Int
     public var params: [ParamSpec]
 
-    public static let names = ["vgg16", "tiny-vgg", "resnet-101", "tiny-resnet"]
+    public static let names = ["vgg16", "tiny-vgg", "resnet-101", "tiny-resnet", "inception-v3", "tiny-inception"]
 
     /// A built-in network by name, or a network file (`NetworkFile`) by path.
     public static func named(_ name: String, classes: Int? = nil, anchors: Int? = nil, width: Int = 1) throws -> NetworkDefinition {
@@ -91,6 +91,13 @@ public struct NetworkDefinition: Sendable {
             guard width >= 1 && width <= 64 else { throw UsageError("--width must be 1…64") }
             return resnet(name: name, stem: 4 * width, filters: [8, 16, 32, 64].map { $0 * width }, units: [3, 4, 23, 3],
                           rpn: 16 * width, classes: classes ?? 4, anchors: anchors ?? 9)
+        case "inception-v3":
+            return inception(name: name, layout: InceptionLayout.v3 { $1 }, rpn: 512, classes: classes ?? 21, anchors: anchors ?? 9)
+        case "tiny-inception":
+            // Every width of the fork's divided by 16 (by 16/N with --width N): 2 … 28 channels.
+            guard width >= 1 && width <= 16 else { throw UsageError("--width must be 1…16 for tiny-inception") }
+            return inception(name: name, layout: InceptionLayout.v3 { max(1, $1 * width / 16) }, rpn: 32 * width,
+                             classes: classes ?? 4, anchors: anchors ?? 9)
         default:
             throw UsageError("unknown network '\(name)': choose one of \(names.joined(separator: ", ")), or give a network file (NAME.yaml)")
         }
@@ -167,6 +174,49 @@ public struct NetworkDefinition: Sendable {
         add("bbox_pred_weight", [4 * classes, inChannels], "rcnn", .normal(std: 0.001))
         add("bbox_pred_bias", [4 * classes], "rcnn", .zeros)
         return NetworkDefinition(name: name, family: .resnet, classes: classes, anchors: anchors, params: params)
+    }
+
+    /// The fork's Inception-v3 (`InceptionLayout`): every Conv unit a bias-free NAME_conv2d and a
+    /// BatchNorm NAME_batchnorm (gamma and beta args, moving mean and variance aux states). The stem
+    /// and mixed … mixed_7 are the backbone; rpn_conv_3x3 sits on mixed_7; mixed_8 … mixed_10,
+    /// cls_score and bbox_pred (on the 8×8-pooled head's channels) are the R-CNN head.
+    static func inception(name: String, layout: InceptionLayout, rpn: Int, classes: Int, anchors: Int) -> NetworkDefinition {
+        var params: [ParamSpec] = []
+        func add(_ n: String, _ shape: [Int], _ group: String, _ initialisation: Initialisation, role: Role = .arg) {
+            params.append(ParamSpec(name: n, role: role, shape: shape, group: group, initialisation: initialisation))
+        }
+        func unit(_ c: InceptionLayout.Conv, input: Int, _ group: String) {
+            add(c.name + "_conv2d_weight", [c.filters, input, c.kernel.0, c.kernel.1], group, .pretrained)
+            add(c.name + "_batchnorm_gamma", [c.filters], group, .pretrained)
+            add(c.name + "_batchnorm_beta", [c.filters], group, .pretrained)
+            add(c.name + "_batchnorm_moving_mean", [c.filters], group, .pretrained, role: .aux)
+            add(c.name + "_batchnorm_moving_var", [c.filters], group, .pretrained, role: .aux)
+        }
+        /// The units of a module, each with the channels it reads.
+        func module(_ m: InceptionLayout.Module, input: Int, _ group: String) -> Int {
+            for branch in m.branches {
+                var c = input
+                for case .conv(let conv) in branch.steps {
+                    unit(conv, input: c, group)
+                    c = conv.filters
+                }
+                for conv in branch.split { unit(conv, input: c, group) }
+            }
+            return InceptionLayout.channels(m, input: input)
+        }
+        var channels = 3
+        for case .conv(let conv) in layout.stem {
+            unit(conv, input: channels, "backbone")
+            channels = conv.filters
+        }
+        for m in layout.backbone { channels = module(m, input: channels, "backbone") }
+        params += rpnHead(feature: channels, width: rpn, anchors: anchors)
+        for m in layout.head { channels = module(m, input: channels, "rcnn") }
+        add("cls_score_weight", [classes, channels], "rcnn", .normal(std: 0.01))
+        add("cls_score_bias", [classes], "rcnn", .zeros)
+        add("bbox_pred_weight", [4 * classes, channels], "rcnn", .normal(std: 0.001))
+        add("bbox_pred_bias", [4 * classes], "rcnn", .zeros)
+        return NetworkDefinition(name: name, family: .inception, classes: classes, anchors: anchors, params: params)
     }
 
     /// The reference's RPN head on a `feature`-channel map: rpn_conv_3x3 (`width` filters) and the two

@@ -40,8 +40,8 @@ public struct NetworkFile: Sendable, Equatable {
             throw UsageError("\(path): not a network file (expected a YAML mapping with family: vgg or resnet)")
         }
         func fail(_ key: String, _ what: String) -> UsageError { UsageError("\(path): \(key): \(what)") }
-        guard let familyName = map["family"] as? String, let family = NetworkFamily(rawValue: familyName) else {
-            throw fail("family", "must be vgg or resnet")
+        guard let familyName = map["family"] as? String, let family = NetworkFamily(rawValue: familyName), family != .inception else {
+            throw fail("family", "must be vgg or resnet (Inception-v3 is built in: --network inception-v3 or tiny-inception)")
         }
         let allowed = family == .vgg ? vggKeys : resnetKeys
         if let extra = map.keys.sorted().first(where: { !allowed.contains($0) }) {
@@ -76,6 +76,7 @@ public struct NetworkFile: Sendable, Equatable {
             file.units = try list("units", count: 4, range: 1...256)
             file.rpn = try int("rpn")
             if let f = file.filters.first(where: { $0 % 4 != 0 }) { throw fail("filters", "\(f) is not a multiple of 4 (a unit's bottleneck is filters/4)") }
+        case .inception: break   // refused above
         }
         return file
     }
@@ -86,6 +87,9 @@ public struct NetworkFile: Sendable, Equatable {
             return NetworkDefinition.vgg(name: name, channels: channels, fc: fc, classes: classes, anchors: anchors)
         case .resnet:
             return NetworkDefinition.resnet(name: name, stem: stem, filters: filters, units: units, rpn: rpn, classes: classes, anchors: anchors)
+        case .inception:
+            // No file holds this family (`load` refuses it): the fork's full-width network.
+            return NetworkDefinition.inception(name: name, layout: InceptionLayout.v3 { $1 }, rpn: 512, classes: classes, anchors: anchors)
         }
     }
 
@@ -95,6 +99,7 @@ public struct NetworkFile: Sendable, Equatable {
         switch family {
         case .vgg: lines += ["channels: \(l(channels))", "fc: \(fc)"]
         case .resnet: lines += ["stem: \(stem)", "filters: \(l(filters))", "units: \(l(units))", "rpn: \(rpn)"]
+        case .inception: break
         }
         return (lines + ["classes: \(classes)", "anchors: \(anchors)"]).joined(separator: "\n") + "\n"
     }
@@ -115,6 +120,19 @@ public struct NetworkFile: Sendable, Equatable {
         let anchors = shapes["rpn_cls_score_weight"].map { $0[0] / 2 }
         if classes == nil { assumed.append("classes 21 (no cls_score_weight)") }
         if anchors == nil { assumed.append("anchors 9 (no rpn_cls_score_weight)") }
+        if family == .inception {
+            // Inception's widths are the fork's (or its tiny twin's): name the built-in that fits.
+            let mine = Dictionary(tensors.filter { !$0.name.hasSuffix("_test") }.map { ($0.key, $0.shape) }, uniquingKeysWith: { a, _ in a })
+            for (builtin, width) in [("inception-v3", 1)] + (1...16).map({ ("tiny-inception", $0) }) {
+                let def = try NetworkDefinition.named(builtin, classes: classes, anchors: anchors, width: width)
+                let known = Dictionary(uniqueKeysWithValues: def.params.map { ($0.info.key, $0.shape) })
+                if mine.allSatisfy({ known[$0.key] == $0.value }) {
+                    let spelled = builtin + (builtin == "tiny-inception" && width > 1 ? " --width \(width)" : "")
+                    throw UsageError("an Inception-v3 checkpoint: it is the built-in network \(spelled); network files describe vgg and resnet networks")
+                }
+            }
+            throw UsageError("an Inception checkpoint whose widths are not inception-v3's or tiny-inception's; network files describe vgg and resnet networks")
+        }
         var file = NetworkFile(name: name, family: family, classes: classes ?? 21, anchors: anchors ?? 9)
         switch family {
         case .vgg:
@@ -132,6 +150,7 @@ public struct NetworkFile: Sendable, Equatable {
             }
             file.units = (1...4).map { s in max(1, tensors.filter { $0.name.hasPrefix("stage\(s)_unit") && $0.name.hasSuffix("_conv1_weight") }.count) }
             if let r = shapes["rpn_conv_3x3_weight"] { file.rpn = r[0] } else { file.rpn = 512; assumed.append("rpn 512 (no rpn_conv_3x3_weight)") }
+        case .inception: break
         }
         let def = file.definition
         let known = Dictionary(uniqueKeysWithValues: def.params.map { ($0.info.key, $0.shape) })
