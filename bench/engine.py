@@ -16,7 +16,9 @@
 
 Settings: tiny-vgg at 128×128 and 600×1000 (20 iterations), vgg16 at 300×500 and 600×1000
 (3 iterations; MXNet's R-CNN step takes 6–12 s there), resnet-101 (the reference's ResNet, BatchNorm
-on moving statistics) at 600×1000 (2 iterations). --quick: tiny-vgg and vgg16 300×500 only,
+on moving statistics) and inception-v3 (the fork's, BatchNorm on batch statistics) at 600×1000
+(2 iterations), and a mid-size VGG (examples/networks/midsize-vgg.yaml: widths 16/32/64/64/64,
+fc 256) at 224×300 (10) and 600×1000 (5). --quick: tiny-vgg and vgg16 300×500 only,
 5 and 2 iterations. --iters overrides every count; --nets restricts the networks.
 
 Like bench/run.py, this driver imports nothing heavy: a child's ru_maxrss starts from its parent's
@@ -57,7 +59,12 @@ SETTINGS = [
     ("vgg16", 300, 500, 3, 2),
     ("vgg16", 600, 1000, 3, None),
     ("resnet-101", 600, 1000, 2, None),
+    ("inception-v3", 600, 1000, 2, None),
+    ("midsize-vgg", 224, 300, 10, None),
+    ("midsize-vgg", 600, 1000, 5, None),
 ]
+# Networks that ParamKit reads from a network file (MXNet's side: mx_train_step.py's NETS entry).
+NETWORK_FILES = {"midsize-vgg": Path(__file__).resolve().parent.parent / "examples/networks/midsize-vgg.yaml"}
 
 
 class Failed(Exception):
@@ -110,7 +117,7 @@ def conv_gflops(pkb, threads, scratch):
 
 
 def paramkit_train(pkb, net, stage, h, w, threads, iters, scratch):
-    cmd = [pkb, "train", net, stage, h, w, "--iters", iters, "--threads", threads, "--freeze", FREEZE]
+    cmd = [pkb, "train", NETWORK_FILES.get(net, net), stage, h, w, "--iters", iters, "--threads", threads, "--freeze", FREEZE]
     out, wall, rss = run_child(cmd, scratch, thread_env(threads))
     try:
         r = json.loads(last_line(out))

@@ -37,6 +37,8 @@ NETS = {
     "tiny-vgg": {"blocks": (4, 8, 8, 16, 16), "rpn": 16, "fc": 32, "classes": 4},
     # ParamKit's `tiny-vgg --width 4`: a mid-size VGG layout.
     "tiny-vgg-w4": {"blocks": (16, 32, 32, 64, 64), "rpn": 64, "fc": 128, "classes": 4},
+    # examples/networks/midsize-vgg.yaml: a VGG layout of a user's own widths.
+    "midsize-vgg": {"blocks": (16, 32, 64, 64, 64), "rpn": 64, "fc": 256, "classes": 4},
     # The reference's pre-activation ResNet (symbol_resnet.py) and ParamKit's tiny twin of it (same
     # names and unit counts, few channels): stem width, filters per stage, units per stage.
     "resnet-101": {"family": "resnet", "stem": 64, "filters": (256, 512, 1024, 2048), "units": (3, 4, 23, 3),

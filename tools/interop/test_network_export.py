@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 BENCH_BIN = Path(os.environ.get("PARAMKIT_BENCH_BIN", REPO / ".build/release/ParamKitBench"))
 
 
-@pytest.mark.parametrize("network,graph", [("tiny-vgg", "test"), ("tiny-resnet", "test"), ("tiny-resnet", "rcnn")])
+@pytest.mark.parametrize("network,graph", [("tiny-vgg", "test"), ("tiny-resnet", "test"), ("tiny-resnet", "rcnn"),
+                                           ("tiny-inception", "test"), ("tiny-inception", "rcnn")])
 def test_exported_symbol_runs_in_mxnet_as_in_paramkit(paramkit, tmp_path, network, graph):
     init, params = tmp_path / "init.h5", tmp_path / "init-0000.params"
     paramkit("init", "--network", network, "--pretrained", "none", "--classes", "4", "--seed", "3", "-o", init)
@@ -68,7 +69,7 @@ def test_exported_symbol_runs_in_mxnet_as_in_paramkit(paramkit, tmp_path, networ
             f"{name}: max|Δ| {float(np.abs(got - value).max()):.3g} of {scale:.3g}")
 
 
-@pytest.mark.parametrize("network", ["tiny-vgg", "tiny-resnet", "resnet-101"])
+@pytest.mark.parametrize("network", ["tiny-vgg", "tiny-resnet", "resnet-101", "tiny-inception", "inception-v3"])
 def test_show_lists_the_tensors_init_writes(paramkit, tmp_path, network):
     import jsonschema
     from cases import SCHEMAS
