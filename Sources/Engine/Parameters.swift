@@ -43,15 +43,18 @@ public final class ParameterSet {
 
     public func contains(_ name: String) -> Bool { byName[name] != nil }
 
-    /// Copies every parameter from a checkpoint; a missing or mis-shaped tensor is an error.
-    public func load(_ checkpoint: Checkpoint, file: String) throws {
-        for p in ordered {
+    /// Every parameter and aux state (`arg:NAME`, `aux:NAME`) from a checkpoint, except the names in
+    /// `except` (which the caller fills otherwise, e.g. heads drawn afresh); a missing or misfit tensor
+    /// is an error naming the file, the key and the `network`.
+    public func load(_ checkpoint: Checkpoint, file: String, network: String? = nil, except: Set<String> = []) throws {
+        let what = network.map { "the \($0) network" } ?? "the network"
+        for p in ordered where !except.contains(p.name) {
             let key = p.role.rawValue + ":" + p.name
             guard let t = checkpoint[key] else {
-                throw UsageError("\(file): no \(key), which the network needs")
+                throw UsageError("\(file): no \(key), which \(what) needs")
             }
             guard t.dtype == .float32, t.shape == p.shape else {
-                throw UsageError("\(file): \(key) is \(t.dtype.rawValue) \(Shape.text(t.shape)), the network needs float32 \(Shape.text(p.shape))")
+                throw UsageError("\(file): \(key) is \(t.dtype.rawValue) \(Shape.text(t.shape)), \(what) needs float32 \(Shape.text(p.shape))")
             }
             t.withUnsafeBytes { p.value = Array($0.bindMemory(to: Float.self)) }
         }

@@ -25,20 +25,9 @@ public enum StageSupport {
     /// afresh) are drawn from their definition's initialisation instead, seeded per name.
     static func initialise(_ params: ParameterSet, definition: NetworkDefinition, from checkpoint: Checkpoint, file: String,
                            redraw: Set<String>, seed: UInt64) throws {
-        for p in params.ordered {
-            let spec = definition.params.first { $0.name == p.name }!
-            if redraw.contains(p.name) {
-                draw(p, spec.initialisation, seed: seed)
-                continue
-            }
-            let key = p.role.rawValue + ":" + p.name
-            guard let t = checkpoint[key] else {
-                throw StageError("\(file): no \(key), which the \(definition.name) network needs")
-            }
-            guard t.dtype == .float32, t.shape == p.shape else {
-                throw StageError("\(file): \(key) is \(t.dtype.rawValue) \(Shape.text(t.shape)), expected float32 \(Shape.text(p.shape))")
-            }
-            t.withUnsafeBytes { p.value = Array($0.bindMemory(to: Float.self)) }
+        try params.load(checkpoint, file: file, network: definition.name, except: redraw)
+        for p in params.ordered where redraw.contains(p.name) {
+            draw(p, definition.params.first { $0.name == p.name }!.initialisation, seed: seed)
         }
     }
 
