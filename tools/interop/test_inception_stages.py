@@ -6,24 +6,15 @@ the RPN stage saves moved moving statistics for the layers it trains through, le
 head's alone (it is not in the RPN's graph), keeps every frozen tensor bit for bit (audit), and the
 R-CNN's checkpoint carries the head's statistics moved by its own training."""
 import json
-import subprocess
 
 import h5py
 import numpy as np
-import pytest
 
-from cases import PARAMKIT_BIN, REPO
+from cases import REPO
 
 CONFIG = REPO / "examples" / "synth-tiny.yaml"
 RECIPE = REPO / "examples" / "combine-inception-rpn-imagenet.yaml"
 SCHEDULE = ["--set", "network=tiny-inception", "--set", "epochs=1", "--set", "lr_steps=[]"]
-
-
-def run(*args, expect=0):
-    cmd = [str(PARAMKIT_BIN), *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == expect, f"`{' '.join(cmd)}` exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 def aux(path):
@@ -37,9 +28,8 @@ def aux(path):
     return out
 
 
-def test_tiny_inception_runs_every_stage(tmp_path):
-    if not PARAMKIT_BIN.is_file():
-        pytest.fail(f"paramkit binary not found at {PARAMKIT_BIN}", pytrace=False)
+def test_tiny_inception_runs_every_stage(paramkit, tmp_path):
+    run = paramkit
     cfg = ["--config", CONFIG, *SCHEDULE]
     train, test = tmp_path / "train.h5", tmp_path / "test.h5"
     run("dataset", "synth", "--images", 24, "--size", 128, "--classes", 3, "--seed", 1, "-o", train)
