@@ -5,6 +5,7 @@
 
 import Engine
 import Foundation
+import ParamKit
 
 public struct ProposalConfig: Sendable {
     public var featureStride = 16

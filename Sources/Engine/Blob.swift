@@ -4,6 +4,7 @@
 import CKernels
 import COpenBLAS
 import Foundation
+import ParamKit
 
 /// A float32 array with a shape (NCHW for images). A value type: copies are copy-on-write.
 public struct Blob: Sendable, Equatable {
@@ -180,8 +181,3 @@ public func parallelParts(_ parts: Int, _ body: (Int) -> Void) {
     }
 }
 
-/// Hands pointers to parallel workers that touch disjoint parts of them.
-public struct SendableBox<T>: @unchecked Sendable {
-    public let value: T
-    public init(_ value: T) { self.value = value }
-}

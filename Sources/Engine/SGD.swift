@@ -2,6 +2,8 @@
 // mom = momentum·mom − (lr·wd)·w − lr·clip(rescale·g, ±clip); w += mom. Weight decay only on
 // `_weight`/`_gamma` names; a multi-factor step schedule; fixed parameters are never touched.
 
+import ParamKit
+
 public struct MultiFactorSchedule: Sendable {
     public var baseLR: Double
     public var steps: [Int]

@@ -380,7 +380,6 @@ public struct Pipeline: Sendable {
         func freeze(_ dataset: DetectionDataset) throws -> FreezeSpec? {
             try StageSupport.freezeSpec(stage.setting("freeze") ?? "FIXED_PARAMS", config: config, classes: dataset.classNames.count)
         }
-        func metrics(_ m: [String: Double]) -> String { m.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ") }
         switch stage.kind {
         case .initialise:
             let network = stage.setting("network") ?? config.network
@@ -400,7 +399,7 @@ public struct Pipeline: Sendable {
             let dataset = try Datasets.open(path: input("data")!, split: split)
             let r = try TrainRPN.run(initPath: input("init")!, freeze: freeze(dataset), dataset: dataset, config: config, output: output,
                                      keepHeads: stage.setting("keep_heads") == "true")
-            return metrics(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
+            return StageSupport.metricsLine(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
         case .propose:
             let r = try Propose.run(model: input("model")!, dataset: try Datasets.open(path: input("data")!, split: split), config: config, output: output)
             return String(format: "recall@0.5 %.4f, recall@0.7 %.4f, %.1f proposals per image", r.recall05, r.recall07, r.perImage)
@@ -408,7 +407,7 @@ public struct Pipeline: Sendable {
             let dataset = try Datasets.open(path: input("data")!, split: split)
             let r = try TrainRCNN.run(initPath: input("init")!, proposals: input("proposals")!, freeze: freeze(dataset), dataset: dataset,
                                       config: config, output: output, rpnModel: input("rpn_model"))
-            return metrics(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
+            return StageSupport.metricsLine(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
         case .combine:
             let readers = try stage.inputs.map { try Formats.open(path: resolve($0.source, directory: directory)) }
             let recipe = try stage.setting("recipe").map { try Recipe.load(path: $0) } ?? Recipe.combineModel(labels: stage.inputs.map(\.role))

@@ -59,13 +59,18 @@ public enum StageSupport {
         log.record([("resumed_after_epoch", .int(point.epoch)), ("updates", .int(point.updates)), ("from", .string(resume.path))])
     }
 
-    /// `out/rpn1.h5`, epoch 3 → `out/rpn1-0003.h5` (MXNet's prefix-%04d naming, any extension).
-    static func epochPath(_ output: String, _ epoch: Int) -> String {
-        let url = URL(fileURLWithPath: output)
-        let ext = url.pathExtension
-        let stem = url.deletingPathExtension().path
-        return stem + "-" + String(format: "%04d", epoch) + (ext.isEmpty ? "" : "." + ext)
+    /// Training metrics as one line, `RPNAcc=0.9816 RPNL1Loss=0.3141` (in the given order).
+    public static func metricsLine(_ metrics: [(name: String, value: Double)]) -> String {
+        metrics.map { "\($0.name)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
     }
+
+    /// The same line for a result's metrics, sorted by name.
+    public static func metricsLine(_ metrics: [String: Double]) -> String {
+        metricsLine(metrics.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) })
+    }
+
+    /// `out/rpn1.h5`, epoch 3 → `out/rpn1-0003.h5` (`Formats.epochPath`).
+    static func epochPath(_ output: String, _ epoch: Int) -> String { Formats.epochPath(output, epoch: epoch) }
 
     /// After a forward/backward: stop on NaN/Inf (naming the step and tensor), else take the SGD
     /// step, let `updateMetrics` add this step to the running metrics, and report them.
@@ -81,7 +86,7 @@ public enum StageSupport {
         sgd.step(params)
         let metrics = updateMetrics()
         log.progress(epoch: epoch, epochs: epochs, step: k, steps: steps,
-                     metrics: metrics.map { "\($0.name)=\(String(format: "%.4f", $0.value))" }.joined(separator: " "))
+                     metrics: metricsLine(metrics.map { (name: $0.name, value: Double($0.value)) }))
         if step % 20 == 0 { log.record([("epoch", .int(epoch)), ("step", .int(step)), ("lr", .double(sgd.schedule.lr(sgd.updates)))] + json(metrics)) }
     }
 

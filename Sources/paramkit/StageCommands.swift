@@ -202,7 +202,7 @@ extension Render {
             ]).pretty)
             return
         }
-        let metrics = r.metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
+        let metrics = StageSupport.metricsLine(r.metrics)
         let head = r.stoppedAfterUpdates.map { "stopped after \($0) updates (--max-updates), no checkpoint written; batches in \(dump?.directory ?? "")" }
             ?? "wrote \(r.output): digest \(r.digest)"
         out(head + "; " + metrics + String(format: "; %.1f images/s", r.imagesPerSecond))

@@ -62,5 +62,10 @@ struct FixtureTests {
     @Test func checkpointPrefixAndEpochNameTheParamsFile() {
         #expect(Formats.paramsPath(prefix: "model/rpn1", epoch: 1) == "model/rpn1-0001.params")
         #expect(Formats.paramsPath(prefix: "m", epoch: 12345) == "m-12345.params")
+        #expect(Formats.paramsPath(prefix: "model/vgg16.v2", epoch: 3) == "model/vgg16.v2-0003.params")
+        #expect(Formats.epochPath("out/rpn1.h5", epoch: 3) == "out/rpn1-0003.h5")
+        #expect(Formats.epochPath("/runs/a.b/rpn1.v1.h5", epoch: 8) == "/runs/a.b/rpn1.v1-0008.h5")
+        #expect(Formats.epochPath("out.d/rpn1", epoch: 2) == "out.d/rpn1-0002")
+        #expect(Formats.epochPath("out/.hidden", epoch: 1) == "out/.hidden-0001")
     }
 }

@@ -4,6 +4,7 @@
 
 import Engine
 import Foundation
+import ParamKit
 
 extension Preprocess {
     /// The resized size for an image, as `cv2.resize(im, None, fx=s, fy=s)` computes it:

@@ -4,6 +4,7 @@
 // one GEMM for the forward pass, one for the weight gradient and one for the data gradient.
 
 import COpenBLAS
+import ParamKit
 
 extension Convolution {
     /// Images per chunk for `kdim` × `spatial` columns each.

@@ -5,6 +5,7 @@
 // or at exactly 4 channels a direct kernel (Direct3x3.swift).
 
 import COpenBLAS
+import ParamKit
 
 public struct Convolution: Sendable {
     public var kernel: (h: Int, w: Int)

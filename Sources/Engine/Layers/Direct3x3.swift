@@ -5,6 +5,7 @@
 // the thread count only.
 
 import CKernels
+import ParamKit
 
 enum Direct3x3 {
     static func supports(outChannels k: Int, inChannels c: Int) -> Bool {

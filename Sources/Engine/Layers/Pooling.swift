@@ -1,6 +1,8 @@
 // Max pooling 2×2 stride 2 with MXNet's 'valid' convention: out = ⌊(H − 2)/2⌋ + 1, so an odd last
 // row or column is never read. Backward sends each gradient to the window's (first) maximum.
 
+import ParamKit
+
 public struct MaxPool2x2: Sendable {
     public init() {}
 

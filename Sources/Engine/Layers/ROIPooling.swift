@@ -3,6 +3,7 @@
 // maximum wins; backward adds each output gradient at its argmax.
 
 import Foundation
+import ParamKit
 
 public struct ROIPooling: Sendable {
     public var pooled: (h: Int, w: Int)

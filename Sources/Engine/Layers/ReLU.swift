@@ -1,6 +1,8 @@
 // ReLU, y = max(x, 0), over the engine's threads: a memory-bound pass over every activation of
 // the network, twice per training step.
 
+import ParamKit
+
 /// ReLU: max(x, 0); the gradient is 0 where x ≤ 0 (MXNet's choice at exactly 0).
 public enum ReLU {
     /// Elements per thread below which a pass stays on one thread.

@@ -13,6 +13,7 @@
 // count only, not on scheduling.
 
 import CKernels
+import ParamKit
 
 struct Winograd: Sendable {
     /// Output tile size: 2 or 4.

@@ -10,6 +10,7 @@
 // never read, so outputs and gradients are the same).
 
 import Foundation
+import ParamKit
 
 public struct BatchNormOp: Op {
     public var eps: Float

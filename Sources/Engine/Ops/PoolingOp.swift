@@ -4,6 +4,8 @@
 // takes the first largest value in row-major window order; its backward sends the gradient there.
 // 2×2 stride-2 max pooling runs the dedicated kernel in Layers/Pooling.
 
+import ParamKit
+
 public struct PoolingOp: Op {
     public enum Kind: String, Sendable { case max, avg }
     public enum Convention: String, Sendable { case valid, full }

@@ -176,7 +176,7 @@ public enum Merge {
             } else {
                 // Hash the losing sides while the winner goes out (the writer hashes the winner itself).
                 let loserEntries = losers.map { c in (plan.conflicts[c].loser, readers[plan.conflicts[c].loser].entries.firstIndex { $0.key == item.info.key }!) }
-                let shared = UncheckedSendable((w, tensor, digests, loserEntries))
+                let shared = SendableBox((w, tensor, digests, loserEntries))
                 final class Slot: @unchecked Sendable { var digest = "" }
                 let written = Slot()
                 let failure = ErrorBox()

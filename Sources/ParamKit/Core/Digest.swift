@@ -52,7 +52,7 @@ extension Digest {
         let slot = Slot()
         let failure = ErrorBox()
         withoutActuallyEscaping(write) { write in
-            let jobs = UncheckedSendable((tensor, write))
+            let jobs = SendableBox((tensor, write))
             DispatchQueue.concurrentPerform(iterations: 2) { job in
                 if job == 0 { slot.digest = jobs.value.0.digest; return }
                 do { try jobs.value.1() } catch { failure.set(error) }

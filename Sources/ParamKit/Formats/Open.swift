@@ -65,7 +65,16 @@ public enum Formats {
 
     /// `prefix` + epoch → `prefix-0001.params`, MXNet's checkpoint naming (`%04d` is a minimum width).
     public static func paramsPath(prefix: String, epoch: Int) -> String {
-        prefix + "-" + String(format: "%04d", epoch) + ".params"
+        epochPath(prefix + ".params", epoch: epoch)
+    }
+
+    /// `out/rpn1.h5`, epoch 3 → `out/rpn1-0003.h5`: MXNet's `-%04d` before the file's extension, if
+    /// it has one (a dot in a directory name is not one).
+    public static func epochPath(_ path: String, epoch: Int) -> String {
+        let suffix = "-" + String(format: "%04d", epoch)
+        guard let dot = path.lastIndex(of: "."), path[dot...].firstIndex(of: "/") == nil,
+              dot != path.startIndex, path[path.index(before: dot)] != "/" else { return path + suffix }
+        return path[..<dot] + suffix + path[dot...]
     }
 
     /// Reads every tensor (for small files and tests).

@@ -103,7 +103,7 @@ public final class MappedFile: @unchecked Sendable {
         let parts = count >= 16 << 20 ? 2 : 1
         let chunk = (count / parts + 4095) & ~4095
         let failure = ErrorBox()
-        let out = UncheckedSendable(dst)
+        let out = SendableBox(dst)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let dst = out.value
             var done = part * chunk
@@ -126,10 +126,11 @@ public final class MappedFile: @unchecked Sendable {
     }
 }
 
-/// Hands a pointer to parallel workers that write disjoint ranges of it.
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// Hands pointers to parallel workers that touch disjoint parts of them (every module's parallel
+/// loops use this one).
+public struct SendableBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }
 
 /// Holds the first error raised by parallel work.

@@ -81,7 +81,7 @@ public enum Diff {
         a.withUnsafeBytes { ra in
             b.withUnsafeBytes { rb in
                 accs.withUnsafeMutableBufferPointer { out in
-                    let shared = UncheckedSendable((out.baseAddress!, ra, rb))
+                    let shared = SendableBox((out.baseAddress!, ra, rb))
                     DispatchQueue.concurrentPerform(iterations: parts) { part in
                         let (outBase, ra, rb) = shared.value
                         let range = (part * chunk)..<Swift.min(n, (part + 1) * chunk)
