@@ -117,11 +117,10 @@ public enum Freeze {
             guard spec.mode == .substring || spec.mode == .prefix else { continue }
             // A substring that only ever occurs as the start of a longer word: 'conv2' in every
             // Inception 'conv2d' (so the reference's FIXED_PARAMS_SHARED freezes every convolution).
-            let inside = matches[k].compactMap { Freeze.longerWord(in: $0, entry) }
-            if spec.mode == .substring && !inside.isEmpty {
-                let words = Array(Set(inside)).sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
-                warnings.append("entry '\(entry)' matches \(inside.count) tensor(s) only inside a longer word (\(words)), e.g. "
-                                + matches[k].first { Freeze.longerWord(in: $0, entry) != nil }!)
+            let inside = spec.mode == .substring ? matches[k].compactMap { name in Freeze.longerWord(in: name, entry).map { (name, $0) } } : []
+            if let example = inside.first {
+                let words = Array(Set(inside.map(\.1))).sorted().prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+                warnings.append("entry '\(entry)' matches \(inside.count) tensor(s) only inside a longer word (\(words)), e.g. \(example.0)")
             }
             let outside = matches[k].filter { !inFamily($0, entry) }
             if !outside.isEmpty {

@@ -116,13 +116,6 @@ public struct InceptionLayout: Sendable {
                                head: [d("mixed_8"), e("mixed_9", "avg"), e("mixed_10", "max")])
     }
 
-    /// Every Conv unit of a module in the fork's order (the order MXNet lists its arguments).
-    public static func convs(_ module: Module) -> [Conv] {
-        module.branches.flatMap { branch in
-            branch.steps.compactMap { if case .conv(let c) = $0 { return c } else { return nil } } + branch.split
-        }
-    }
-
     /// Channels out of a module given the channels into it.
     public static func channels(_ module: Module, input: Int) -> Int {
         module.branches.reduce(0) { total, branch in
