@@ -5,9 +5,6 @@
 // JPEGImages/<id>.jpg decoded with libjpeg.
 
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import ParamKit
 
 public final class VOCDataset: DatasetHeaders {
@@ -128,11 +125,10 @@ public final class VOCDataset: DatasetHeaders {
     private static func readXML(_ file: String) throws -> AnnotationReader {
         guard let data = FileManager.default.contents(atPath: file) else { throw FormatError(file: file, "cannot read the annotation") }
         let reader = AnnotationReader()
-        let parser = XMLParser(data: data)
-        parser.delegate = reader
-        guard parser.parse() else {
-            let err = parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown error"
-            throw FormatError(file: file, location: "line \(parser.lineNumber)", "not well-formed XML: \(err)")
+        do {
+            try XMLReader.parse(Array(data)) { reader.take($0) }
+        } catch {
+            throw FormatError(file: file, location: "line \(error.line)", "not well-formed XML: \(error.message)")
         }
         return reader
     }
@@ -183,37 +179,37 @@ public final class VOCDataset: DatasetHeaders {
     }
 }
 
-/// SAX reader for a VOC annotation: tracks the element path so that only an object's own name,
-/// difficult flag and bndbox are taken.
-private final class AnnotationReader: NSObject, XMLParserDelegate {
+/// Collects a VOC annotation from the reader's events: tracks the element path so that only an
+/// object's own name, difficult flag and bndbox are taken.
+private final class AnnotationReader {
     struct Object { var name = "", difficult = "", box: [String: String] = [:] }
     var objects: [Object] = []
     var width: Int?, height: Int?
     private var path: [String] = []
     private var text = ""
 
-    func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
-        path.append(element)
-        text = ""
-        if path == ["annotation", "object"] { objects.append(Object()) }
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
-
-    func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
-        let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        switch Array(path) {
-        case ["annotation", "object", "name"]: objects[objects.count - 1].name = value
-        case ["annotation", "object", "difficult"]: objects[objects.count - 1].difficult = value
-        case let p where p.count == 4 && p[0] == "annotation" && p[1] == "object" && p[2] == "bndbox":
-            objects[objects.count - 1].box[p[3]] = value
-        case ["annotation", "size", "width"]: width = Int(value)
-        case ["annotation", "size", "height"]: height = Int(value)
-        default: break
+    func take(_ event: XMLReader.Event) {
+        switch event {
+        case .start(let element):
+            path.append(element)
+            text = ""
+            if path == ["annotation", "object"] { objects.append(Object()) }
+        case .text(let string):
+            text += string
+        case .end:
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            switch path {
+            case ["annotation", "object", "name"]: objects[objects.count - 1].name = value
+            case ["annotation", "object", "difficult"]: objects[objects.count - 1].difficult = value
+            case let p where p.count == 4 && p[0] == "annotation" && p[1] == "object" && p[2] == "bndbox":
+                objects[objects.count - 1].box[p[3]] = value
+            case ["annotation", "size", "width"]: width = Int(value)
+            case ["annotation", "size", "height"]: height = Int(value)
+            default: break
+            }
+            path.removeLast()
+            text = ""
         }
-        path.removeLast()
-        text = ""
     }
 }
 
