@@ -96,7 +96,7 @@ public struct Pipeline: Sendable {
         do {
             guard let r = try Yams.load(yaml: text) as? [String: Any] else { throw StageError("\(path): not a YAML mapping") }
             root = r
-        } catch let e as StageError { throw e } catch { throw StageError("\(path): not valid YAML: \(error)") }
+        } catch let e as StageError { throw e } catch { throw StageError("\(path): not valid YAML: \(YAMLProblem.describe(error))") }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         func relative(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
         for key in root.keys where !["config", "set", "inputs", "stages"].contains(key) {
@@ -175,7 +175,10 @@ public struct Pipeline: Sendable {
                                 overrides: try overridesList(map["set"], at: "\(at): set")))
         }
         let pipeline = Pipeline(path: path, config: config, overrides: overrides, stages: stages)
-        for s in stages { _ = try pipeline.stageConfig(s) }   // bad config keys fail now, not at stage 5
+        // bad config keys fail now, not at stage 5; the message says which pipeline named the config
+        for s in stages {
+            do { _ = try pipeline.stageConfig(s) } catch let e as StageError { throw StageError("\(path): stage '\(s.name)': \(e)") }
+        }
         return pipeline
     }
 

@@ -3,6 +3,7 @@
 
 import Detection
 import Foundation
+import ParamKit
 import Yams
 
 public struct StageConfig: Codable, Sendable, Equatable {
@@ -158,7 +159,9 @@ public struct StageConfig: Codable, Sendable, Equatable {
     public static func load(text: String?, named name: String, overrides: [String] = []) throws -> StageConfig {
         var dict: [String: Any] = [:]
         if let text {
-            guard let loaded = try? Yams.load(yaml: text), let mapping = (loaded ?? [String: Any]()) as? [String: Any] else {
+            let loaded: Any?
+            do { loaded = try Yams.load(yaml: text) } catch { throw StageError("\(name): not valid YAML: \(YAMLProblem.describe(error))") }
+            guard let mapping = (loaded ?? [String: Any]()) as? [String: Any] else {
                 throw StageError("\(name): not a YAML mapping")
             }
             dict = mapping

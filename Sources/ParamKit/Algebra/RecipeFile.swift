@@ -72,7 +72,7 @@ extension Recipe {
         } catch let e as DecodingError {
             throw UsageError("\(path): not a valid recipe: \(describe(e))")
         } catch {
-            throw UsageError("\(path): not valid YAML: \(error)")
+            throw UsageError("\(path): not valid YAML: \(YAMLProblem.describe(error))")
         }
         guard !file.inputs.isEmpty, Set(file.inputs).count == file.inputs.count else {
             throw UsageError("\(path): inputs must be a non-empty list of distinct names")

@@ -36,7 +36,9 @@ public struct NetworkFile: Sendable, Equatable {
 
     public static func load(path: String) throws -> NetworkFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw UsageError("\(path): cannot read the network file") }
-        guard let loaded = try? Yams.load(yaml: text), let map = loaded as? [String: Any] else {
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch { throw UsageError("\(path): not valid YAML: \(YAMLProblem.describe(error))") }
+        guard let map = loaded as? [String: Any] else {
             throw UsageError("\(path): not a network file (expected a YAML mapping with family: vgg or resnet)")
         }
         func fail(_ key: String, _ what: String) -> UsageError { UsageError("\(path): \(key): \(what)") }
