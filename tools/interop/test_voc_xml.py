@@ -61,7 +61,7 @@ def expat_accepts(data):
     try:
         p.Parse(data, True)
         return True
-    except xml.parsers.expat.ExpatError:
+    except (xml.parsers.expat.ExpatError, LookupError):  # LookupError: an encoding Python does not know
         return False
 
 

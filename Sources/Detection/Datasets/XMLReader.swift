@@ -36,6 +36,11 @@ struct XMLReader {
 
     private func fail(_ message: String) -> Failure { Failure(line: line, message: message) }
 
+    /// A value from the file as a message shows it: quoted, escaped, at most 40 characters.
+    private static func quoted(_ value: String) -> String {
+        (value.count > 40 ? String(value.prefix(40)) + "…" : value).debugDescription
+    }
+
     private func starts(_ s: String, at k: Int) -> Bool {
         let u = Array(s.utf8)
         return k + u.count <= b.count && b[k..<(k + u.count)].elementsEqual(u)
@@ -151,14 +156,14 @@ struct XMLReader {
             case "encoding":
                 guard let first = value.first, first.isASCII, first.isLetter,
                       value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-                    throw bad("'\(value)' is not an encoding name")
+                    throw bad("\(Self.quoted(value)) is not an encoding name")
                 }
                 let plain = value.lowercased().filter { $0 != "-" && $0 != "_" }
                 guard ["utf8", "usascii", "ascii", "iso88591", "latin1"].contains(plain) else {
-                    throw fail("encoding '\(value)' is not read (annotations are read as UTF-8)")
+                    throw fail("encoding \(Self.quoted(value)) is not read (annotations are read as UTF-8)")
                 }
             case "standalone":
-                guard value == "yes" || value == "no" else { throw bad("standalone is '\(value)', expected yes or no") }
+                guard value == "yes" || value == "no" else { throw bad("standalone is \(Self.quoted(value)), expected yes or no") }
             default:
                 guard !value.contains("<") else { throw bad("'<' in the version") }
             }
