@@ -94,9 +94,9 @@ public struct Pipeline: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the pipeline") }
         let root: [String: Any]
         do {
-            guard let r = try Yams.load(yaml: text) as? [String: Any] else { throw StageError("\(path): not a YAML mapping") }
+            guard let r = try YAMLValue.load(yaml: text) as? [String: Any] else { throw StageError("\(path): not a YAML mapping") }
             root = r
-        } catch let e as StageError { throw e } catch { throw StageError("\(path): not valid YAML: \(YAMLProblem.describe(error))") }
+        } catch let e as StageError { throw e } catch { throw StageError("\(path): not valid YAML: \(error)") }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         func relative(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
         for key in root.keys where !["config", "set", "inputs", "stages"].contains(key) {

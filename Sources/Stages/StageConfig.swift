@@ -160,7 +160,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
         var dict: [String: Any] = [:]
         if let text {
             let loaded: Any?
-            do { loaded = try Yams.load(yaml: text) } catch { throw StageError("\(name): not valid YAML: \(YAMLProblem.describe(error))") }
+            do { loaded = try YAMLValue.load(yaml: text) } catch { throw StageError("\(name): not valid YAML: \(error)") }
             guard let mapping = (loaded ?? [String: Any]()) as? [String: Any] else {
                 throw StageError("\(name): not a YAML mapping")
             }
@@ -168,7 +168,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
         }
         for o in overrides {
             guard let eq = o.firstIndex(of: "=") else { throw StageError("override '\(o)' must look like key=value") }
-            guard let value = try? Yams.load(yaml: String(o[o.index(after: eq)...])) else { throw StageError("override '\(o)': value is not YAML") }
+            guard let value = try? YAMLValue.load(yaml: String(o[o.index(after: eq)...])) else { throw StageError("override '\(o)': value is not YAML") }
             dict[String(o[..<eq])] = value
         }
         if let retired = dict.keys.sorted().first(where: { retiredKeys[$0] != nil }) {

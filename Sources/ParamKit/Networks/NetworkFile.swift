@@ -37,7 +37,7 @@ public struct NetworkFile: Sendable, Equatable {
     public static func load(path: String) throws -> NetworkFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw UsageError("\(path): cannot read the network file") }
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch { throw UsageError("\(path): not valid YAML: \(YAMLProblem.describe(error))") }
+        do { loaded = try YAMLValue.load(yaml: text) } catch { throw UsageError("\(path): not valid YAML: \(error)") }
         guard let map = loaded as? [String: Any] else {
             throw UsageError("\(path): not a network file (expected a YAML mapping with family: vgg or resnet)")
         }
