@@ -16,16 +16,23 @@ enum H5 {
 
     static var P: hid_t { ch5_p_default() }
 
+    /// The probe's base time limit in seconds: PARAMKIT_H5PROBE_SECONDS when it is a positive number, else 5.
+    static let probeSeconds: Double = {
+        guard let text = ProcessInfo.processInfo.environment["PARAMKIT_H5PROBE_SECONDS"], let v = Double(text), v > 0, v.isFinite else { return 5 }
+        return v
+    }()
+
     /// Opens `path` read-only, after libhdf5 has read the file's whole structure in a child process
     /// (`pk_h5_probe`): libhdf5 trusts a file's metadata, and a damaged object header or B-tree can
     /// make it crash, loop or allocate without bound. In the child that becomes an error naming the
     /// file; only a file the child read to the end is opened here. The child may take 5 s plus 1 s per
-    /// 50 MB, and 1 GiB plus 4× the file's size of memory.
+    /// 50 MB (PARAMKIT_H5PROBE_SECONDS replaces the 5 s, e.g. for a slow network disk, or a fuzzer that
+    /// meets many looping files), and 1 GiB plus 4× the file's size of memory.
     static func openReadOnly(_ path: String) throws -> H5Object {
         _ = initialised
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var message = [CChar](repeating: 0, count: 512)
-        let verdict = pk_h5_probe(path, 5 + Double(size) / 50e6, Int64(1 << 30) + 4 * Int64(size), &message, message.count)
+        let verdict = pk_h5_probe(path, probeSeconds + Double(size) / 50e6, Int64(1 << 30) + 4 * Int64(size), &message, message.count)
         let text = String(cString: message)
         switch verdict {
         case PK_PROBE_OK: break
