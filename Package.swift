@@ -49,14 +49,16 @@ let package = Package(
         .testTarget(name: "ParamKitTests", dependencies: ["ParamKit"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "ParamKit"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Engine", "ParamKit"]),
-        .testTarget(name: "StagesTests", dependencies: ["Stages", "Detection", "ParamKit"]),
+        // Every reader of every input kind, as the fuzzers and the corpus replay test drive them.
+        .target(name: "FuzzHarness", dependencies: ["Stages", "Detection", "ParamKit"]),
+        .testTarget(name: "StagesTests", dependencies: ["Stages", "Detection", "ParamKit", "FuzzHarness"]),
         // Timing harness driven by bench/run.py (ratios against h5py, MXNet, safetensors, memcpy).
         .executableTarget(name: "ParamKitBench", dependencies: ["ParamKit", "Engine", "Detection", "COpenBLAS"], path: "bench/ParamKitBench"),
     ]
 )
 
-// libFuzzer entry point for the .params and safetensors readers. It has no `main` of its own
-// (libFuzzer supplies it), so it exists only in fuzzing builds: see tools/fuzz.sh.
+// libFuzzer entry points over FuzzHarness. The program has no `main` of its own (libFuzzer supplies
+// it), so it exists only in fuzzing builds: see tools/fuzz.sh.
 if Context.environment["PARAMKIT_FUZZ"] != nil {
-    package.targets.append(.executableTarget(name: "ParamKitFuzz", dependencies: ["ParamKit"]))
+    package.targets.append(.executableTarget(name: "ParamKitFuzz", dependencies: ["FuzzHarness"]))
 }

@@ -14,6 +14,14 @@ public struct ProposalSet: Sendable {
 
     public static let kind = "paramkit.proposals"
 
+    public init(boxes: [[Float]], scores: [[Float]], imageIDs: [String], datasetDigest: String, modelDigest: String) {
+        self.boxes = boxes
+        self.scores = scores
+        self.imageIDs = imageIDs
+        self.datasetDigest = datasetDigest
+        self.modelDigest = modelDigest
+    }
+
     public func write(to path: String, settings: String) throws {
         let b = try HDF5Builder(path: path)
         var flat: [Float] = [], flatScores: [Float] = [], offsets: [Int64] = [0]

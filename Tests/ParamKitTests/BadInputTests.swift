@@ -117,10 +117,10 @@ struct BadInputTests {
         #expect(error.message.contains("dense shape"))
     }
 
-    /// Every input the fuzzer ever crashed on (fuzz/findings) now reads or fails cleanly.
+    /// Every input the .params fuzzer ever crashed on (fuzz/findings/params) now reads or fails cleanly.
     @Test func fuzzerFindingsNoLongerCrash() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("fuzz/findings").path
+            .deletingLastPathComponent().appendingPathComponent("fuzz/findings/params").path
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(!files.isEmpty)
         for name in files {
