@@ -58,6 +58,8 @@ public struct ProposalSet: Sendable {
     }
 
     public static func read(path: String) throws -> ProposalSet {
+        let watch = H5Watchdog.start(path)
+        defer { watch?.cancel() }
         let f = try HDF5File(path: path)
         guard try f.string("paramkit_format") == kind else { throw StageError("\(path): not a ParamKit proposals file") }
         let (_, flat) = try f.dataset("/boxes", as: Float.self)

@@ -51,6 +51,8 @@ struct Finding: Error {
 enum Main {
     static func run() -> Never {
         installInterruptHandlers()
+        // A reader that libhdf5 keeps looping on a damaged file ends the run with a clean error.
+        H5Watchdog.onTimeout = { fail($0) }
         do {
             var command = try Paramkit.parseAsRoot()
             try command.run()

@@ -1,6 +1,6 @@
 // The fuzzers' corpus and findings replayed through the same harness the fuzzers run
 // (FuzzHarness): every kept input either reads or fails with one of the project's errors, in one
-// line that names the file. fuzz/corpus/KIND holds the minimised corpus of each kind's fuzzer,
+// line that names the file. Findings that hung are replayed through the CLI (test_corrupt_corpus.py). fuzz/corpus/KIND holds the minimised corpus of each kind's fuzzer,
 // fuzz/findings/KIND every input that once crashed, hung or over-allocated (tools/fuzz.sh).
 
 import Detection
@@ -35,7 +35,13 @@ import Testing
     @Test(arguments: FuzzTarget.allCases)
     func everyKeptInputReadsOrFailsCleanly(_ target: FuzzTarget) throws {
         let corpus = Self.inputs("corpus", target)
-        let files = corpus + Self.inputs("findings", target)
+        // Inputs that hung (libFuzzer's timeout-*, slow-unit-*) are replayed through the CLI instead,
+        // where a deadline ends a reader that libhdf5 keeps looping (tools/interop/test_corrupt_corpus.py).
+        let findings = Self.inputs("findings", target).filter {
+            let name = URL(fileURLWithPath: $0).lastPathComponent
+            return !name.hasPrefix("timeout-") && !name.hasPrefix("slow-unit-")
+        }
+        let files = corpus + findings
         #expect(corpus.count >= 10, "fuzz/corpus/\(target.rawValue) holds \(corpus.count) inputs")
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-replay-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }

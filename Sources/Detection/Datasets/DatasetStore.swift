@@ -146,6 +146,8 @@ public final class HDF5DetectionDataset: DatasetHeaders {
     private let reader: HDF5RowReader
 
     public init(path: String) throws {
+        let watch = H5Watchdog.start(path)
+        defer { watch?.cancel() }
         self.path = path
         let file = try HDF5File(path: path)
         let reader = try HDF5RowReader(path: path)

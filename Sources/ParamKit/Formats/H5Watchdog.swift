@@ -1,0 +1,30 @@
+// A hang in libhdf5 turned into a clean error. H5.openReadOnly has libhdf5 read a file's whole
+// structure in a child process first, but libhdf5 on a damaged file is not always deterministic: a
+// file the child read to the end may still make the caller's own read loop (the proposals fuzz
+// target found one, fuzz/findings/proposals; it loops in the global heap one run in several). A
+// program that may end itself (the CLI sets `onTimeout`) runs each reader's structure-reading
+// phase under a deadline; past it, `onTimeout` gets a message naming the file and ends the process.
+
+import Dispatch
+import Foundation
+
+public enum H5Watchdog {
+    /// Called, from another thread, when a reader overruns its deadline; it must end the process
+    /// (the reading thread cannot be stopped inside libhdf5). Nil: no deadline.
+    nonisolated(unsafe) public static var onTimeout: (@Sendable (String) -> Never)?
+
+    /// Starts the deadline for reading `path`'s structure: twice the probe's time limit for the
+    /// file. The reader cancels the returned watch when its libhdf5 reads are done (nil: no deadline).
+    public static func start(_ path: String) -> DispatchSourceTimer? {
+        guard let onTimeout else { return nil }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let seconds = 2 * (H5.probeSeconds + Double(size) / 50e6)
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + seconds)
+        timer.setEventHandler {
+            onTimeout("\(path): libhdf5 did not finish reading the file's structure within \(Int(seconds.rounded(.up))) s: the file is damaged")
+        }
+        timer.resume()
+        return timer
+    }
+}
