@@ -66,7 +66,7 @@ public struct ProposalSet: Sendable {
         let (_, scores) = try f.dataset("/scores", as: Float.self)
         let (_, offsets) = try f.dataset("/offsets", as: Int64.self)
         guard let idsText = try f.string("image_ids"),
-              let ids = try JSONSerialization.jsonObject(with: Data(idsText.utf8)) as? [String], ids.count + 1 == offsets.count,
+              let ids = (try? JSONSerialization.jsonObject(with: Data(idsText.utf8))) as? [String], ids.count + 1 == offsets.count,
               offsets.first == 0, offsets.last.map({ Int($0) == scores.count }) == true, flat.count == 4 * scores.count,
               zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw StageError("\(path): inconsistent proposals layout (offsets, image ids and boxes do not agree)")

@@ -20,11 +20,17 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
         self.artifactKind = artifactKind
     }
 
+    /// One line: control characters (a tensor name from a damaged file may hold a line feed) are
+    /// written as escapes.
     public var description: String {
         var place = file
         if let offset { place += " at byte \(offset)" }
         if let location { place += " (\(location))" }
-        return "\(place): \(message)"
+        let text = "\(place): \(message)"
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.flatMap { s -> [Unicode.Scalar] in
+            s.value < 0x20 || s.value == 0x7F ? Array(s.escaped(asASCII: false).unicodeScalars) : [s]
+        }))
     }
 }
 
