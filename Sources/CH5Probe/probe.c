@@ -181,8 +181,14 @@ static void walk(const char *path, int fd) {
         if (status < 0) note_failure(&st, "the objects of", "the file");
         if (st.failed) verdict = 'I'; /* an object, attribute or dataset libhdf5 cannot read */
         H5Fclose(file);
+    } else {
+        /* refused here, so that the caller never opens it: a damaged superblock or root group can
+           make libhdf5's open ask for an allocation of any size (found by the checkpoint fuzzer) */
+        snprintf(st.message, sizeof st.message, "not a readable HDF5 file: ");
+        stack_text t = {st.message, sizeof st.message, 0};
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, stack_line, &t);
+        verdict = 'I';
     }
-    /* a file libhdf5 does not open at all is refused by the caller's own open, with its message */
     size_t len = verdict == 'I' ? strlen(st.message) : 0;
     char out[sizeof st.message + 1];
     out[0] = verdict;
