@@ -47,11 +47,14 @@ public final class FuzzHarness {
         self.target = target
         let dir = URL(fileURLWithPath: scratch).appendingPathComponent("paramkit-fuzz-\(target.rawValue)-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        inputPath = dir + "/input" + Self.extensions[target]!
+        let suffix = switch target {
+        case .params: ".params"
+        case .checkpoint, .dataset, .proposals: ".h5"
+        case .yaml: ".yaml"
+        case .voc: ".xml"
+        }
+        inputPath = dir + "/input" + suffix
     }
-
-    static let extensions: [FuzzTarget: String] = [.params: ".params", .checkpoint: ".h5", .dataset: ".h5", .proposals: ".h5",
-                                                   .yaml: ".yaml", .voc: ".xml"]
 
     /// Hands `bytes` to every reader of the target's kind; one outcome per reader.
     public func run(_ bytes: [UInt8]) -> [FuzzOutcome] {
@@ -83,7 +86,7 @@ public final class FuzzHarness {
         }
         let path = inputPath
         switch target {
-        case .params: break
+        case .params: break   // read in memory above
         case .checkpoint:
             attempt("verify") {
                 let report = try Verify.run(path: path)

@@ -1,7 +1,8 @@
 // The fuzzers' corpus and findings replayed through the same harness the fuzzers run
 // (FuzzHarness): every kept input either reads or fails with one of the project's errors, in one
-// line that names the file. Findings that hung are replayed through the CLI (test_corrupt_corpus.py). fuzz/corpus/KIND holds the minimised corpus of each kind's fuzzer,
-// fuzz/findings/KIND every input that once crashed, hung or over-allocated (tools/fuzz.sh).
+// line that names the file. fuzz/corpus/KIND holds the minimised corpus of each kind's fuzzer,
+// fuzz/findings/KIND every input that once crashed, hung or over-allocated (tools/fuzz.sh); the
+// findings that hung are replayed through the CLI instead (test_corrupt_corpus.py).
 
 import Detection
 import Engine

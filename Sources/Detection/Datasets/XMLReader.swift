@@ -141,7 +141,8 @@ struct XMLReader {
             }
             guard hadSpace, i < b.count else { throw bad("expected a space or '?>'") }
             let key = try name("version, encoding or standalone")
-            guard let k = pending.firstIndex(of: key), key != "version" ? pending.first != "version" : true else {
+            // in order, and nothing before the version
+            guard let k = pending.firstIndex(of: key), k == 0 || pending.first != "version" else {
                 throw bad("'\(key)' is not expected here")
             }
             pending.removeFirst(k + 1)

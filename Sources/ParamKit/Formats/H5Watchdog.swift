@@ -17,8 +17,7 @@ public enum H5Watchdog {
     /// file. The reader cancels the returned watch when its libhdf5 reads are done (nil: no deadline).
     public static func start(_ path: String) -> DispatchSourceTimer? {
         guard let onTimeout else { return nil }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        let seconds = 2 * (H5.probeSeconds + Double(size) / 50e6)
+        let seconds = 2 * H5.probeLimit(bytes: H5.size(path))
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now() + seconds)
         timer.setEventHandler {

@@ -22,6 +22,12 @@ enum H5 {
         return v
     }()
 
+    /// The probe's time limit for a file of `bytes` bytes: the base limit plus 1 s per 50 MB.
+    static func probeLimit(bytes: Int) -> Double { probeSeconds + Double(bytes) / 50e6 }
+
+    /// A file's size in bytes (0 when it cannot be read; the open that follows says why).
+    static func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+
     /// Opens `path` read-only, after libhdf5 has read the file's whole structure in a child process
     /// (`pk_h5_probe`): libhdf5 trusts a file's metadata, and a damaged object header or B-tree can
     /// make it crash, loop or allocate without bound. In the child that becomes an error naming the
@@ -30,9 +36,9 @@ enum H5 {
     /// meets many looping files), and 1 GiB plus 4× the file's size of memory.
     static func openReadOnly(_ path: String) throws -> H5Object {
         _ = initialised
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let size = size(path)
         var message = [CChar](repeating: 0, count: 512)
-        let verdict = pk_h5_probe(path, probeSeconds + Double(size) / 50e6, Int64(1 << 30) + 4 * Int64(size), &message, message.count)
+        let verdict = pk_h5_probe(path, probeLimit(bytes: size), Int64(1 << 30) + 4 * Int64(size), &message, message.count)
         let text = String(cString: message)
         switch verdict {
         case PK_PROBE_OK: break
