@@ -6,6 +6,9 @@
 //   DIR/batch-00001.params …    the inputs of each update (data, [rois,] label, bbox_target,
 //                               bbox_weight), shaped as the reference's symbols take them
 //   DIR/params-after.params     the parameters after the last update
+//   DIR/state-00001.params …    with `states`: after each update, every parameter (`value/NAME`) and
+//                               every trainable one's momentum (`momentum/NAME`), so that a replay
+//                               can start each update from ParamKit's own state (teacher forcing)
 // With `maxUpdates` the stage stops after that many updates (and writes no checkpoint).
 
 import Engine
@@ -15,10 +18,12 @@ import ParamKit
 public struct BatchDump: Sendable {
     public let directory: String
     public let maxUpdates: Int?
+    public let states: Bool
 
-    public init(directory: String, maxUpdates: Int?) {
+    public init(directory: String, maxUpdates: Int?, states: Bool = false) {
         self.directory = directory
         self.maxUpdates = maxUpdates
+        self.states = states
     }
 
     static func save(_ tensors: [(String, Blob)], to path: String) throws {
@@ -53,8 +58,14 @@ public struct BatchDump: Sendable {
         try Self.save(tensors, to: directory + String(format: "/batch-%05d.params", update))
     }
 
-    /// After update `update`: true (and the final parameters written) when the stage should stop.
-    func finished(after update: Int, params: ParameterSet) throws -> Bool {
+    /// After update `update`: writes the state when asked; true (and the final parameters written)
+    /// when the stage should stop.
+    func updated(_ update: Int, params: ParameterSet) throws -> Bool {
+        if states {
+            let values = params.ordered.map { ("value/" + $0.name, Blob(shape: $0.shape, data: $0.value)) }
+            let momenta = params.ordered.filter { !$0.fixed }.map { ("momentum/" + $0.name, Blob(shape: $0.shape, data: $0.momentum)) }
+            try Self.save(values + momenta, to: directory + String(format: "/state-%05d.params", update))
+        }
         guard let maxUpdates, update >= maxUpdates else { return false }
         try Self.save(params, to: directory + "/params-after.params")
         return true

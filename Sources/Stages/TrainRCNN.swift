@@ -145,7 +145,7 @@ public enum TrainRCNN {
                     watch.count(labels.map(Int.init), classes: classes)
                     return [acc, logLoss, l1]
                 }
-                if try dump?.finished(after: step, params: net.params) == true {
+                if try dump?.updated(step, params: net.params) == true {
                     return TrainRPN.Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]),
                                            imagesPerSecond: Double(images) / max(Date().timeIntervalSince(started), 1e-9), stoppedAfterUpdates: step)
                 }

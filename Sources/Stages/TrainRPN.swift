@@ -100,7 +100,7 @@ public enum TrainRPN {
                     watch.count(t.label.map { Int($0) }, classes: 2)
                     return [acc, logLoss, l1]
                 }
-                if try dump?.finished(after: step, params: net.params) == true {
+                if try dump?.updated(step, params: net.params) == true {
                     return Result(output: output, digest: "", metrics: StageSupport.values([acc, logLoss, l1]),
                                   imagesPerSecond: Double(step - startStep) / max(Date().timeIntervalSince(started), 1e-9), stoppedAfterUpdates: step)
                 }

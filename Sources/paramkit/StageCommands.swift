@@ -215,13 +215,16 @@ struct ReplayOptions: ParsableArguments {
                                valueName: "DIR"))
     var dumpBatches: String?
     @Option(help: "Stop after this many updates (with --dump-batches; no checkpoint is written).") var maxUpdates: Int?
+    @Flag(help: "With --dump-batches: also write every parameter and momentum after each update (DIR/state-NNNNN.params), so a replay can start every update from this run's own state.")
+    var dumpStates = false
 
     func validate() throws {
         if maxUpdates != nil && dumpBatches == nil { throw ValidationError("--max-updates goes with --dump-batches") }
+        if dumpStates && dumpBatches == nil { throw ValidationError("--dump-states goes with --dump-batches") }
         if let m = maxUpdates, m < 1 { throw ValidationError("--max-updates must be at least 1") }
     }
 
-    var dump: BatchDump? { dumpBatches.map { BatchDump(directory: $0, maxUpdates: maxUpdates) } }
+    var dump: BatchDump? { dumpBatches.map { BatchDump(directory: $0, maxUpdates: maxUpdates, states: dumpStates) } }
 }
 
 struct ProposeCommand: ParsableCommand {
