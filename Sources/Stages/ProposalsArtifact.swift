@@ -58,7 +58,7 @@ public struct ProposalSet: Sendable {
     }
 
     public static func read(path: String) throws -> ProposalSet {
-        let watch = H5Watchdog.start(path)
+        let watch = try H5Watchdog.start(path)
         defer { watch?.cancel() }
         let f = try HDF5File(path: path)
         guard try f.string("paramkit_format") == kind else { throw StageError("\(path): not a ParamKit proposals file") }

@@ -146,7 +146,7 @@ public final class HDF5DetectionDataset: DatasetHeaders {
     private let reader: HDF5RowReader
 
     public init(path: String) throws {
-        let watch = H5Watchdog.start(path)
+        let watch = try H5Watchdog.start(path)
         defer { watch?.cancel() }
         self.path = path
         let file = try HDF5File(path: path)

@@ -13,9 +13,13 @@ public enum H5Watchdog {
     /// (the reading thread cannot be stopped inside libhdf5). Nil: no deadline.
     nonisolated(unsafe) public static var onTimeout: (@Sendable (String) -> Never)?
 
-    /// Starts the deadline for reading `path`'s structure: twice the probe's time limit for the
-    /// file. The reader cancels the returned watch when its libhdf5 reads are done (nil: no deadline).
-    public static func start(_ path: String) -> DispatchSourceTimer? {
+    /// Probes `path` (H5.probe; it throws what the probe found), then starts the deadline for
+    /// reading its structure: twice the probe's time limit for the file. The reader cancels the
+    /// returned watch when its libhdf5 reads are done (nil: no deadline). The probe comes first so
+    /// that its own time limit is not counted against the caller's deadline, and a file that is not
+    /// there or not HDF5 is refused before any timer starts.
+    public static func start(_ path: String) throws -> DispatchSourceTimer? {
+        try H5.probe(path)
         guard let onTimeout else { return nil }
         let seconds = 2 * H5.probeLimit(bytes: H5.size(path))
         let timer = DispatchSource.makeTimerSource(queue: .global())

@@ -4,6 +4,7 @@
 import CH5Probe
 import CHDF5
 import Foundation
+import Synchronization
 
 enum H5 {
     /// Opens the library and silences its automatic error printing on the calling thread (the
@@ -28,15 +29,25 @@ enum H5 {
     /// A file's size in bytes (0 when it cannot be read; the open that follows says why).
     static func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
 
-    /// Opens `path` read-only, after libhdf5 has read the file's whole structure in a child process
-    /// (`pk_h5_probe`): libhdf5 trusts a file's metadata, and a damaged object header or B-tree can
-    /// make it crash, loop or allocate without bound. In the child that becomes an error naming the
-    /// file; only a file the child read to the end is opened here. The child may take 5 s plus 1 s per
-    /// 50 MB (PARAMKIT_H5PROBE_SECONDS replaces the 5 s, e.g. for a slow network disk, or a fuzzer that
-    /// meets many looping files), and 1 GiB plus 4× the file's size of memory.
-    static func openReadOnly(_ path: String) throws -> H5Object {
+    /// Has libhdf5 read the whole structure of `path` in a child process (`pk_h5_probe`): libhdf5
+    /// trusts a file's metadata, and a damaged object header or B-tree can make it crash, loop or
+    /// allocate without bound. In the child that becomes an error naming the file; only a file the
+    /// child read to the end may be opened here. The child may take 5 s plus 1 s per 50 MB
+    /// (PARAMKIT_H5PROBE_SECONDS replaces the 5 s, e.g. for a slow network disk, or a fuzzer that meets
+    /// many looping files), and 1 GiB plus 4× the file's size of memory. A file passed once is not
+    /// probed again while it is the same file (device, inode, size, modification and change times):
+    /// a dataset store's two readers, or a diff of a file with itself, pay once.
+    static func probe(_ path: String) throws {
         _ = initialised
-        let size = size(path)
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw FormatError(file: path, errno == ENOENT ? "no such file" : MappedFile.errnoText("cannot stat"))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FormatError(file: path, "not a regular file") }
+        let identity = [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size), UInt64(st.st_mtim.tv_sec),
+                        UInt64(st.st_mtim.tv_nsec), UInt64(st.st_ctim.tv_sec), UInt64(st.st_ctim.tv_nsec)]
+        if probed.withLock({ $0.contains(identity) }) { return }
+        let size = Int(st.st_size)
         var message = [CChar](repeating: 0, count: 512)
         let verdict = pk_h5_probe(path, probeLimit(bytes: size), Int64(1 << 30) + 4 * Int64(size), &message, message.count)
         let text = String(cString: message)
@@ -45,6 +56,15 @@ enum H5 {
         case PK_PROBE_CRASHED, PK_PROBE_TIMED_OUT: throw FormatError(file: path, "\(text): the file is damaged")
         default: throw FormatError(file: path, text)
         }
+        _ = probed.withLock { $0.insert(identity) }
+    }
+
+    /// The identities of the files the probe passed in this process.
+    private static let probed = Mutex<Set<[UInt64]>>([])
+
+    /// Opens `path` read-only, after the probe (above) passed it.
+    static func openReadOnly(_ path: String) throws -> H5Object {
+        try probe(path)
         return H5Object(handle: try H5Handle(H5Fopen(path, ch5_acc_rdonly(), P), "not a readable HDF5 file", file: path,
                                              closer: H5Fclose), file: path)
     }

@@ -58,7 +58,7 @@ public final class HDF5Reader: CheckpointReader {
 
     public init(path: String) throws {
         _ = H5.initialised
-        let watch = H5Watchdog.start(path)
+        let watch = try H5Watchdog.start(path)
         defer { watch?.cancel() }
         self.path = path
         raw = try MappedFile(path: path)
