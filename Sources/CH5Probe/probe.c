@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -200,11 +201,12 @@ static void walk(const char *path, int fd) {
 /* ---- the child's entry: runs before main() in a re-executed copy of the program ------------- */
 
 /* The probe runs in a fresh process (paramkit-h5probe, or the running program re-executed; both
-   link this file): a fork of a
-   threaded process would inherit locks (libhdf5's, malloc's) that another thread may hold. The
+   link this file), not a fork: the caller has threads (OpenBLAS's pool, libdispatch's), and a fork of
+   a threaded process inherits locks (libhdf5's, malloc's) that another thread may hold. The
    constructor below turns that copy into the probe before any of its own code starts. */
 #define PROBE_FILE_VAR "PARAMKIT_H5PROBE_FILE"
 #define PROBE_MEMORY_VAR "PARAMKIT_H5PROBE_MEMORY"
+#define PROBE_PARENT_VAR "PARAMKIT_H5PROBE_PARENT"
 #define PROBE_FD 3
 
 static long long address_space_now(void) {
@@ -229,6 +231,11 @@ __attribute__((constructor)) static void probe_child_main(void) {
     /* die at once on a fault: no crash handler (e.g. a runtime's backtracer) */
     int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) signal(fatal[i], SIG_DFL);
+    /* a caller killed while the probe runs (kill -9 included) takes the probe with it, instead of
+       leaving it to read, or loop in, the file on its own */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const char *parent = getenv(PROBE_PARENT_VAR);
+    if (parent && getppid() != (pid_t)atoll(parent)) _exit(0); /* the caller died before the line above */
     walk(path, PROBE_FD);
     _exit(0);
 }
@@ -243,44 +250,38 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-pk_probe_result pk_h5_probe(const char *path, double seconds, long long memory_budget, char *message,
-                            size_t message_size) {
-    message[0] = 0;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        snprintf(message, message_size, "pipe: %s", strerror(errno));
-        return PK_PROBE_SYSTEM;
-    }
+/* The probe as paramkit-h5probe beside the running program when it is there, else the program
+   itself, started with the probe's variables (file, memory budget, caller's pid); 0 or an errno. */
+static int spawn_probe(const char *path, long long memory_budget, int write_fd, pid_t *pid) {
     /* the environment plus the probe's two variables (any inherited ones replaced) */
     size_t n = 0;
     while (environ[n]) n++;
-    char **env = calloc(n + 3, sizeof *env);
-    char *file_var = NULL, *memory_var = NULL;
+    char **env = calloc(n + 4, sizeof *env);
+    char *file_var = NULL, *memory_var = NULL, *parent_var = NULL;
     if (!env || asprintf(&file_var, "%s=%s", PROBE_FILE_VAR, path) < 0 ||
-        asprintf(&memory_var, "%s=%lld", PROBE_MEMORY_VAR, memory_budget) < 0) {
-        snprintf(message, message_size, "out of memory");
+        asprintf(&memory_var, "%s=%lld", PROBE_MEMORY_VAR, memory_budget) < 0 ||
+        asprintf(&parent_var, "%s=%lld", PROBE_PARENT_VAR, (long long)getpid()) < 0) {
         free(env);
-        close(fds[0]);
-        close(fds[1]);
-        return PK_PROBE_SYSTEM;
+        return ENOMEM;
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], PROBE_FILE_VAR "=", sizeof PROBE_FILE_VAR) != 0 &&
-            strncmp(environ[i], PROBE_MEMORY_VAR "=", sizeof PROBE_MEMORY_VAR) != 0)
+            strncmp(environ[i], PROBE_MEMORY_VAR "=", sizeof PROBE_MEMORY_VAR) != 0 &&
+            strncmp(environ[i], PROBE_PARENT_VAR "=", sizeof PROBE_PARENT_VAR) != 0)
             env[k++] = environ[i];
     env[k++] = file_var;
     env[k++] = memory_var;
+    env[k++] = parent_var;
     env[k] = NULL;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], PROBE_FD);
+    posix_spawn_file_actions_adddup2(&actions, write_fd, PROBE_FD);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     /* nothing else of the caller's: libhdf5 opens files without O_CLOEXEC, and an inherited copy
        would keep a file's lock alive after the caller closed it */
     posix_spawn_file_actions_addclosefrom_np(&actions, PROBE_FD + 1);
     char *argv[] = {"paramkit-h5probe", NULL};
-    pid_t pid;
     /* paramkit-h5probe beside the running program when it is there, else the program itself */
     char program[4096 + 32];
     ssize_t len = readlink("/proc/self/exe", program, 4096);
@@ -292,14 +293,28 @@ pk_probe_result pk_h5_probe(const char *path, double seconds, long long memory_b
     } else {
         strcpy(program, "/proc/self/exe");
     }
-    int spawned = posix_spawn(&pid, program, &actions, NULL, argv, env);
+    int spawned = posix_spawn(pid, program, &actions, NULL, argv, env);
     posix_spawn_file_actions_destroy(&actions);
     free(file_var);
     free(memory_var);
+    free(parent_var);
     free(env);
+    return spawned;
+}
+
+pk_probe_result pk_h5_probe(const char *path, double seconds, long long memory_budget, char *message,
+                            size_t message_size) {
+    message[0] = 0;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(message, message_size, "pipe: %s", strerror(errno));
+        return PK_PROBE_SYSTEM;
+    }
+    pid_t pid;
+    int started = spawn_probe(path, memory_budget, fds[1], &pid);
     close(fds[1]);
-    if (spawned != 0) {
-        snprintf(message, message_size, "cannot start the reading process: %s", strerror(spawned));
+    if (started != 0) {
+        snprintf(message, message_size, "cannot start the reading process: %s", strerror(started));
         close(fds[0]);
         return PK_PROBE_SYSTEM;
     }

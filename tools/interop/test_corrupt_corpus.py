@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -149,3 +150,38 @@ def test_files_that_hung_a_fuzzer_end_in_a_clear_exit(finding, tmp_path):
         assert proc.returncode == 2, f"run {run}: exit {proc.returncode}: {proc.stderr[-300:]}"
         assert proc.stderr.startswith(f"paramkit: error: {path}") and proc.stderr.count("\n") == 1, proc.stderr
         assert took < 10, f"run {run}: {took:.1f} s"
+
+
+def probes_of(path):
+    """Pids of paramkit-h5probe processes reading `path`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"PARAMKIT_H5PROBE_FILE={path}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("finding", [p for p in HUNG if p.name.startswith("slow-unit-")][:1], ids=lambda p: p.name[:20])
+def test_a_caller_killed_while_its_probe_reads_takes_the_probe_with_it(finding, tmp_path):
+    """kill -9 of paramkit while libhdf5 loops on a file in the probe's child: the child dies with it
+    (it would otherwise go on reading, or looping, on its own, and keep the file open)."""
+    path = tmp_path / "input.h5"
+    path.write_bytes(finding.read_bytes())
+    proc = subprocess.Popen([str(PARAMKIT_BIN), "verify", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PARAMKIT_H5PROBE_SECONDS": "30"})
+    deadline = time.monotonic() + 10
+    while not probes_of(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert probes_of(path), "no probe process started within 10 s"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while probes_of(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = probes_of(path)
+    for pid in left:
+        os.kill(pid, 9)
+    assert not left, f"the probe (pid {left}) outlived its killed caller"

@@ -3,8 +3,8 @@
    bound. pk_h5_probe() has libhdf5 read the whole structure of the file (every object, every
    attribute value, every dataset's type, shape and layout, and the contents of every dataset that is
    not stored contiguously) in a child process — the running program started again, which a
-   constructor in this library turns into the probe before main() — under a time and memory limit, and reports how that
-   went. A file the probe passes is then opened in the calling process. */
+   constructor in this library turns into the probe before main() — under a time and memory limit,
+   and reports how that went. A file the probe passes is then opened in the calling process. */
 #ifndef PK_H5PROBE_H
 #define PK_H5PROBE_H
 
