@@ -68,7 +68,10 @@ extension Recipe {
         }
         let file: RecipeFile
         do {
+            try YAMLValue.checkDepth(text)
             file = try YAMLDecoder().decode(RecipeFile.self, from: text)
+        } catch let e as YAMLValue.Problem {
+            throw UsageError("\(path): not valid YAML: \(e.description)")
         } catch let e as DecodingError {
             throw UsageError("\(path): not a valid recipe: \(describe(e))")
         } catch {
