@@ -185,3 +185,27 @@ def test_a_caller_killed_while_its_probe_reads_takes_the_probe_with_it(finding, 
     for pid in left:
         os.kill(pid, 9)
     assert not left, f"the probe (pid {left}) outlived its killed caller"
+
+
+def test_a_reader_past_its_deadline_ends_in_a_clear_exit_and_leaves_nothing(tmp_path):
+    """The readers' deadline (H5Watchdog), made to fire: a checkpoint of 20,000 tensors, whose
+    structure the caller takes about a second to read, converted with PARAMKIT_H5_DEADLINE_SECONDS=0.1.
+    Exit 2 with one line naming the file and the deadline, no output and no temporary file left, the
+    input unchanged; the same command without the setting converts the file."""
+    src = tmp_path / "many.params"
+    mx.nd.save(str(src), {f"layer{i}_weight": mx.nd.ones((2,)) for i in range(20000)})
+    h5 = tmp_path / "many.h5"
+    subprocess.run([str(PARAMKIT_BIN), "convert", str(src), str(h5)], check=True, capture_output=True, timeout=120)
+    before = h5.read_bytes()
+    out = tmp_path / "out.params"
+    env = {**os.environ, "PARAMKIT_H5_DEADLINE_SECONDS": "0.1"}
+    for run in range(3):
+        proc = subprocess.run([str(PARAMKIT_BIN), "convert", str(h5), str(out)], capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert proc.returncode == 2, f"run {run}: exit {proc.returncode}: {proc.stderr[-300:]}"
+        assert proc.stderr == (f"paramkit: error: {h5}: libhdf5 did not finish reading the file's structure "
+                               "within 0.1 s: the file is damaged\n"), proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["many.h5", "many.params"], list(tmp_path.iterdir())
+        assert h5.read_bytes() == before
+    proc = subprocess.run([str(PARAMKIT_BIN), "convert", str(h5), str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
