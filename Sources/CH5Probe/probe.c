@@ -14,7 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- the parent ----------------------------------------------------------------------------- */
+/* The caller's side of the probe: start the child (CH5ProbeChild is what it runs), wait for its
+   verdict under the time limit, and say what happened. */
 
 extern char **environ;
 

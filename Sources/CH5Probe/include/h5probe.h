@@ -2,9 +2,9 @@
    file's metadata, so a damaged object header or B-tree can make it crash, loop or allocate without
    bound. pk_h5_probe() has libhdf5 read the whole structure of the file (every object, every
    attribute value, every dataset's type, shape and layout, and the contents of every dataset that is
-   not stored contiguously) in a child process — the running program started again, which a
-   constructor in this library turns into the probe before main() — under a time and memory limit,
-   and reports how that went. A file the probe passes is then opened in the calling process. */
+   not stored contiguously) in a child process — paramkit-h5probe beside the running program, else
+   the running program started again; in both a constructor in CH5ProbeChild turns the process into
+   the probe before main() — under a time and memory limit, and reports how that went. A file the probe passes is then opened in the calling process. */
 #ifndef PK_H5PROBE_H
 #define PK_H5PROBE_H
 
