@@ -17,11 +17,11 @@ never move.
 Why each update from ParamKit's state and not a free run of K updates side by side. Training is
 chaotic in the sense that matters here: each ReLU, max-pool or ROI-pool decision that a rounding-level
 difference flips (a near-tie, see test_engine_vs_mxnet.py) moves one element's share of a gradient,
-and over a free run such differences grow by about ten times every ten updates. MXNet against itself
+and over a free run such differences grow, measured, by five to seven times every ten updates. MXNet against itself
 shows it (measured on this set, R-CNN, 50 free updates, largest per-layer difference of the change):
 oneDNN on against off 1.7e-2; the start perturbed by 1e-7 (relative) 0.8e-2 … 3.4e-2, by 1e-6 0.48;
 ParamKit against MXNet gave 1.5e-2 on an AMD Zen 4 and 0.48 on a Zen 5 (the first flip at update 6
-there, at update 31 on the Zen 4). A bound on a free run therefore measures the machine's luck, not
+there, between updates 30 and 40 on the Zen 4). A bound on a free run therefore measures the machine's luck, not
 ParamKit. Started from the same state, one update differs only by that update's own rounding and
 flips, so every update of the run is held to the one-update bound.
 
