@@ -1,6 +1,8 @@
 /* HDF5 for Swift: the library's constants are macros that Swift cannot import, so each one is
-   exposed here as a static inline function (which also runs H5open() where the macro does). */
-#include <hdf5.h>
+   exposed here as a static inline function (which also runs H5open() where the macro does).
+   The header is named by its path (Debian's serial build), since this module has no pkg-config entry
+   to supply an include path: pkg-config's would also link libhdf5's shared build (Package.swift). */
+#include "/usr/include/hdf5/serial/hdf5.h"
 
 static inline hid_t ch5_p_default(void) { return H5P_DEFAULT; }
 static inline hid_t ch5_e_default(void) { return H5E_DEFAULT; }
