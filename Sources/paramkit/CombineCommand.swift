@@ -41,15 +41,7 @@ struct CombineCommand: ParsableCommand {
         let r: Recipe
         if let recipe {
             r = try Recipe.load(path: recipe)
-            var byLabel: [String: String] = [:]
-            for (i, (label, path)) in bound.enumerated() {
-                let name = label ?? (i < r.inputs.count ? r.inputs[i] : "")
-                guard r.inputs.contains(name) else { throw UsageError("input '\(label ?? path)' is not one of the recipe's inputs: \(r.inputs.joined(separator: ", "))") }
-                byLabel[name] = path
-            }
-            let missing = r.inputs.filter { byLabel[$0] == nil }
-            guard missing.isEmpty else { throw UsageError("no file given for recipe input(s) \(missing.joined(separator: ", "))") }
-            readers = try r.inputs.map { try Formats.open(path: byLabel[$0]!, options: options.readOptions) }
+            readers = try r.bind(bound.map { (name: $0.0, path: $0.1) }).map { try Formats.open(path: $0, options: options.readOptions) }
         } else {
             let labels = Self.labels(bound)
             r = Recipe.combineModel(labels: labels)

@@ -27,14 +27,14 @@ struct InitCommand: ParsableCommand {
     @OptionGroup var options: ReadingOptions
 
     func run() throws {
-        let net = try NetworkDefinition.named(network, classes: classes, anchors: anchors, width: width)
-        let reader = pretrained == "none" ? nil : try Formats.open(path: options.resolve(pretrained), options: options.readOptions)
-        let headList = heads.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let plan = try Init.plan(network: net, pretrained: reader, heads: headList, missing: missing, mismatch: mismatch)
-        var digest: String?
-        if !write.dryRun && plan.problems.isEmpty, let (output, format) = try write.target() {
-            digest = try Init.write(plan, pretrained: reader, seed: seed, output: output, format: format, progress: Render.progress("init"))
-        }
+        let headList = Init.heads(heads)
+        let r = try Init.run(Init.Request(network: network, classes: classes, anchors: anchors, width: width,
+                                          pretrained: pretrained == "none" ? nil : options.resolve(pretrained), heads: headList, seed: seed,
+                                          missing: missing, mismatch: mismatch,
+                                          output: write.dryRun ? nil : try write.target().map { (path: $0.0, format: $0.1) },
+                                          readOptions: options.readOptions),
+                             progress: Render.progress("init"))
+        let (net, plan, digest) = (r.network, r.plan, r.digest)
         if options.json {
             Render.out(JSON.object([
                 ("network", .string(net.name)), ("heads", .array(headList.map { .string($0) })), ("seed", .int(Int(truncatingIfNeeded: seed))),

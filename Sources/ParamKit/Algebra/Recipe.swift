@@ -43,4 +43,22 @@ public struct Recipe: Sendable {
         Recipe(inputs: labels, rules: labels.map { .take(from: $0, .all) }, policy: .firstWins,
                description: "combine_model: union of arg and aux keys, first input wins")
     }
+
+    /// The given files in the recipe's input order, for `paramkit combine --recipe` and the pipeline's
+    /// combine stage alike. A file is given under one of the recipe's input names, or unnamed, when it
+    /// takes the name at its position; every input needs exactly one file.
+    public func bind(_ given: [(name: String?, path: String)]) throws -> [String] {
+        var byName: [String: String] = [:]
+        for (i, (name, path)) in given.enumerated() {
+            let input = name ?? (i < inputs.count ? inputs[i] : "")
+            guard inputs.contains(input) else {
+                throw UsageError("input '\(name ?? path)' is not one of the recipe's inputs: \(inputs.joined(separator: ", "))")
+            }
+            guard byName[input] == nil else { throw UsageError("recipe input '\(input)' is given twice") }
+            byName[input] = path
+        }
+        let missing = inputs.filter { byName[$0] == nil }
+        guard missing.isEmpty else { throw UsageError("no file given for recipe input(s) \(missing.joined(separator: ", "))") }
+        return inputs.map { byName[$0]! }
+    }
 }
