@@ -23,41 +23,20 @@ import ParamKit
 import Yams
 
 public struct Pipeline: Sendable {
-    public enum Kind: String, CaseIterable, Sendable {
-        case initialise = "init", trainRPN = "train-rpn", propose, trainRCNN = "train-rcnn", combine, eval
+    /// Every kind of stage a pipeline file can name, one type each (Kinds/).
+    static var kinds: [any PipelineStage.Type] {
+        [InitStage.self, TrainRPNStage.self, ProposeStage.self, TrainRCNNStage.self, CombineStage.self, EvalStage.self]
+    }
 
-        /// Artifact roles (single references) and literal settings each kind accepts.
-        var roles: [String] {
-            switch self {
-            case .initialise: ["pretrained", "data"]
-            case .trainRPN: ["init", "data"]
-            case .propose: ["model", "data"]
-            case .trainRCNN: ["init", "proposals", "data", "rpn_model"]
-            case .combine: ["recipe"]
-            case .eval: ["model", "data"]
-            }
+    /// A stage's kind, by its `run:` name.
+    public struct Kind: Sendable, Equatable, CustomStringConvertible {
+        public let rawValue: String
+        public init?(rawValue: String) {
+            guard Pipeline.kinds.contains(where: { $0.name == rawValue }) else { return nil }
+            self.rawValue = rawValue
         }
-        var required: [String] {
-            switch self {
-            case .initialise: []
-            case .trainRPN: ["init", "data"]
-            case .propose: ["model", "data"]
-            case .trainRCNN: ["init", "proposals", "data"]
-            case .combine: ["inputs"]
-            case .eval: ["model", "data"]
-            }
-        }
-        var settings: [String] {
-            switch self {
-            case .initialise: ["network", "heads", "seed", "classes", "width"]
-            case .trainRPN: ["freeze", "keep_heads", "split"]
-            case .propose, .eval: ["split"]
-            case .trainRCNN: ["freeze", "split"]
-            case .combine: ["strict"]
-            }
-        }
-        /// File extension of the stage's output.
-        var outputExtension: String { self == .eval ? "json" : "h5" }
+        public var description: String { rawValue }
+        var type: any PipelineStage.Type { Pipeline.kinds.first { $0.name == rawValue }! }
     }
 
     /// Where an input comes from: an earlier stage's output, or a file.
@@ -126,51 +105,24 @@ public struct Pipeline: Sendable {
             let at = "\(path): stage '\(name)'"
             guard !stages.contains(where: { $0.name == name }), named[name] == nil else { throw StageError("\(at): the name is used twice") }
             guard let run = map["run"] as? String, let kind = Kind(rawValue: run) else {
-                throw StageError("\(at): run must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw StageError("\(at): run must be one of \(kinds.map { $0.name }.joined(separator: ", "))")
             }
-            func source(_ value: Any, _ key: String) throws -> Source {
-                guard let s = value as? String else { throw StageError("\(at): \(key) must be a stage name, an input name or a path") }
-                if stages.contains(where: { $0.name == s }) { return .stage(s) }
-                if let p = named[s] { return .file(p) }
-                if list.contains(where: { ($0 as? [String: Any])?["name"] as? String == s }) {
-                    throw StageError("\(at): \(key) refers to stage '\(s)', which comes later")
-                }
-                let p = relative(s)
-                guard FileManager.default.fileExists(atPath: p) else {
-                    throw StageError("\(at): \(key) '\(s)' is no earlier stage, no input and no file (looked for \(p))")
-                }
-                return .file(p)
-            }
-            let known = ["name", "run", "set"] + kind.roles + kind.settings + (kind == .combine ? ["inputs"] : [])
+            let kindType = kind.type
+            let context = StageParsing(at: at, earlier: stages.map(\.name), named: named,
+                                       all: list.compactMap { ($0 as? [String: Any])?["name"] as? String }, base: base)
+            let known = ["name", "run", "set"] + kindType.roles + kindType.ownKeys + kindType.settings
             for key in map.keys where !known.contains(key) {
                 throw StageError("\(at): unknown key '\(key)' for \(kind.rawValue) (known: \(known.dropFirst(2).sorted().joined(separator: ", ")))")
             }
-            for key in kind.required where map[key] == nil { throw StageError("\(at): \(kind.rawValue) needs '\(key)'") }
-            var inputs: [Stage.Input] = []
-            for role in kind.roles where role != "recipe" {
-                if let v = map[role] {
-                    if kind == .initialise && role == "pretrained" && (v as? String) == "none" { continue }
-                    inputs.append(.init(role: role, source: try source(v, role)))
-                }
+            for key in kindType.required where map[key] == nil { throw StageError("\(at): \(kind.rawValue) needs '\(key)'") }
+            let parsed = try kindType.parse(map, context)
+            var inputs = parsed.inputs, settings = parsed.settings
+            for role in kindType.roles {
+                if let v = map[role] { inputs.append(.init(role: role, source: try context.source(v, key: role))) }
             }
-            var settings: [(String, String)] = []
-            if kind == .combine {
-                if let recipe = map["recipe"] {
-                    guard let r = recipe as? String else { throw StageError("\(at): recipe must be a path") }
-                    let file = relative(r)
-                    guard FileManager.default.fileExists(atPath: file) else { throw StageError("\(at): recipe \(file) does not exist") }
-                    settings.append(("recipe", file))
-                    guard let map = map["inputs"] as? [String: Any] else { throw StageError("\(at): with a recipe, inputs maps recipe names to sources") }
-                    for k in map.keys.sorted() { inputs.append(.init(role: k, source: try source(map[k]!, "inputs.\(k)"))) }
-                } else {
-                    guard let list = map["inputs"] as? [Any], list.count >= 2 else { throw StageError("\(at): inputs must list at least two sources (first wins)") }
-                    for (j, v) in list.enumerated() { inputs.append(.init(role: "input\(j + 1)", source: try source(v, "inputs[\(j)]"))) }
-                }
-            }
-            for key in kind.settings {
+            for key in kindType.settings {
                 if let v = map[key] { settings.append((key, "\(v)")) }
             }
-            if kind == .initialise, (map["pretrained"] as? String) == "none" || map["pretrained"] == nil { settings.append(("pretrained", "none")) }
             stages.append(Stage(name: name, kind: kind, inputs: inputs, settings: settings.sorted { $0.0 < $1.0 },
                                 overrides: try overridesList(map["set"], at: "\(at): set")))
         }
@@ -228,7 +180,7 @@ public struct Pipeline: Sendable {
     }
 
     public func output(_ stage: Stage, in directory: String) -> String {
-        URL(fileURLWithPath: directory).appendingPathComponent("\(stage.name).\(stage.kind.outputExtension)").path
+        URL(fileURLWithPath: directory).appendingPathComponent("\(stage.name).\(stage.kind.type.outputExtension)").path
     }
 
     func record(_ stage: Stage, in directory: String) -> String {
@@ -309,7 +261,7 @@ public struct Pipeline: Sendable {
         var h = XXH64()
         h.update("\(Provenance.toolVersion)\n\(stage.kind.rawValue)\n")
         for (k, v) in stage.settings { h.update("setting\t\(k)\t\(v)\n") }
-        if stage.kind != .combine { h.update("config\t\(config.json)\n") }
+        if stage.kind.type.readsConfig { h.update("config\t\(config.json)\n") }
         for input in stage.inputs {
             let file = resolve(input.source, directory: directory)
             guard FileManager.default.fileExists(atPath: file) else {
@@ -335,10 +287,7 @@ public struct Pipeline: Sendable {
     }
 
     func artifactDigest(_ file: String, kind: Kind) throws -> String {
-        switch kind {
-        case .propose, .eval: try fileDigest(file)
-        default: try DigestCache([Formats.open(path: file)]).rootDigest(0)
-        }
+        kind.type.outputDigestOfBytes ? try fileDigest(file) : try DigestCache([Formats.open(path: file)]).rootDigest(0)
     }
 
     func fileDigest(_ file: String) throws -> String {
@@ -374,65 +323,10 @@ public struct Pipeline: Sendable {
         try AtomicOutput.write(Data(text.utf8), to: path)
     }
 
-    /// Runs one stage through the same library calls as its CLI verb; returns a one-line summary.
+    /// Runs one stage through its kind; returns the kind's one-line summary.
     func execute(_ stage: Stage, config: StageConfig, output: String, directory: String) throws -> String {
-        func input(_ role: String) -> String? {
-            stage.inputs.first { $0.role == role }.map { resolve($0.source, directory: directory) }
-        }
-        let split = stage.setting("split") ?? "trainval"
-        func freeze(_ dataset: DetectionDataset) throws -> FreezeSpec? {
-            try StageSupport.freezeSpec(stage.setting("freeze") ?? "FIXED_PARAMS", config: config, classes: dataset.classNames.count)
-        }
-        switch stage.kind {
-        case .initialise:
-            let network = stage.setting("network") ?? config.network
-            var classes = stage.setting("classes").flatMap(Int.init)
-            if classes == nil, let data = input("data") { classes = try Datasets.open(path: data, split: split).classNames.count }
-            let net = try NetworkDefinition.named(network, classes: classes, width: stage.setting("width").flatMap(Int.init) ?? config.width)
-            let reader = try input("pretrained").map { try Formats.open(path: $0) }
-            let heads = (stage.setting("heads") ?? "rpn,rcnn").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let plan = try Init.plan(network: net, pretrained: reader, heads: heads, missing: .error, mismatch: .error)
-            if let p = plan.problems.first {
-                throw StageError("stage '\(stage.name)': \(plan.problems.count) tensor(s) cannot be initialised (first: \(p.spec.name): \(Init.describe(p.action)))")
-            }
-            let digest = try Init.write(plan, pretrained: reader, seed: stage.setting("seed").flatMap(UInt64.init) ?? config.seed,
-                                        output: output, format: .hdf5, progress: nil)
-            return "\(network): \(plan.rows.count) tensors, digest \(digest)"
-        case .trainRPN:
-            let dataset = try Datasets.open(path: input("data")!, split: split)
-            let r = try TrainRPN.run(initPath: input("init")!, freeze: freeze(dataset), dataset: dataset, config: config, output: output,
-                                     keepHeads: stage.setting("keep_heads") == "true")
-            return StageSupport.metricsLine(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
-        case .propose:
-            let r = try Propose.run(model: input("model")!, dataset: try Datasets.open(path: input("data")!, split: split), config: config, output: output)
-            return String(format: "recall@0.5 %.4f, recall@0.7 %.4f, %.1f proposals per image", r.recall05, r.recall07, r.perImage)
-        case .trainRCNN:
-            let dataset = try Datasets.open(path: input("data")!, split: split)
-            let r = try TrainRCNN.run(initPath: input("init")!, proposals: input("proposals")!, freeze: freeze(dataset), dataset: dataset,
-                                      config: config, output: output, rpnModel: input("rpn_model"))
-            return StageSupport.metricsLine(r.metrics) + String(format: "; %.1f images/s", r.imagesPerSecond)
-        case .combine:
-            let readers = try stage.inputs.map { try Formats.open(path: resolve($0.source, directory: directory)) }
-            let recipe = try stage.setting("recipe").map { try Recipe.load(path: $0) } ?? Recipe.combineModel(labels: stage.inputs.map(\.role))
-            let ordered: [CheckpointReader]
-            if stage.setting("recipe") != nil {
-                ordered = try recipe.inputs.map { name in
-                    guard let i = stage.inputs.firstIndex(where: { $0.role == name }) else { throw StageError("stage '\(stage.name)': recipe input '\(name)' is not given") }
-                    return readers[i]
-                }
-            } else {
-                ordered = readers
-            }
-            var plan = try Merge.plan(recipe, readers: ordered)
-            let digest = try Merge.write(&plan, digests: DigestCache(ordered), output: output, format: .hdf5,
-                                         operation: "combine", settings: [("recipe", .string(stage.setting("recipe") ?? "combine_model (first input wins)"))],
-                                         strict: stage.setting("strict") == "true", progress: nil)
-            return "\(plan.items.count) tensors, \(plan.conflicts.count) conflicts, digest \(digest)"
-        case .eval:
-            let dataset = try Datasets.open(path: input("data")!, split: split)
-            let r = try Evaluate.run(model: input("model")!, dataset: dataset, config: config)
-            try Pipeline.writeAtomically(r.json(withSpeed: false).pretty + "\n", to: output)
-            return String(format: "mAP (07) %.4f, mAP (area) %.4f", r.map07, r.mapArea)
-        }
+        try stage.kind.type.run(StageRun(name: stage.name, settings: stage.settings,
+                                         inputs: stage.inputs.map { (role: $0.role, path: resolve($0.source, directory: directory)) },
+                                         config: config, output: output))
     }
 }
