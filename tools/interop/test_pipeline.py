@@ -197,3 +197,66 @@ def check_log_lines(run_dir):
                 jsonschema.validate(row, schema)
             except jsonschema.ValidationError as e:
                 raise AssertionError(f"{log.name} line {n}: {e.message}") from None
+
+
+def test_a_stage_gives_the_same_result_through_the_cli_and_the_pipeline(tmp_path):
+    """One path per operation: init, train-rpn, propose, combine, train-rcnn and eval run once as CLI
+    verbs and once as `paramkit pipeline run` stages, on the same data, config, seed and thread count.
+    Every checkpoint's content digest, the proposals' content and the eval JSON (apart from the
+    timing keys) are the same both ways."""
+    import h5py
+    import numpy as np
+    train, test = tmp_path / "train.h5", tmp_path / "test.h5"
+    run("dataset", "synth", "--images", 16, "--size", 128, "--classes", 3, "--seed", 11, "-o", train)
+    run("dataset", "synth", "--images", 8, "--size", 128, "--classes", 3, "--seed", 12, "-o", test)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG.read_text() + "\nepochs: 2\nlr_steps: [1]\n")
+    cfg = ["--config", config, "--threads", 2]
+    cli = tmp_path / "cli"
+    cli.mkdir()
+    run("init", "--network", "tiny-vgg", "--pretrained", "none", "--classes", 4, "--seed", 0, "-o", cli / "init.h5")
+    run("train", "rpn", "--init", cli / "init.h5", "--freeze", "none", "--data", train, "-o", cli / "rpn1.h5", *cfg)
+    run("propose", "--model", cli / "rpn1.h5", "--data", train, "-o", cli / "props1.h5", *cfg)
+    run("combine", cli / "rpn1.h5", cli / "init.h5", "-o", cli / "rcnn1-init.h5")
+    run("train", "rcnn", "--init", cli / "rcnn1-init.h5", "--proposals", cli / "props1.h5", "--freeze", "FIXED_PARAMS_SHARED",
+        "--data", train, "-o", cli / "rcnn1.h5", *cfg)
+    run("combine", cli / "rpn1.h5", cli / "rcnn1.h5", "-o", cli / "final.h5")
+    cli_eval = json.loads(run("eval", "--model", cli / "final.h5", "--data", test, "--json", *cfg).stdout)
+
+    plan = tmp_path / "pipeline.yaml"
+    plan.write_text(yaml.safe_dump({"config": str(config), "inputs": {"train": str(train), "test": str(test)}, "stages": [
+        {"name": "init", "run": "init", "pretrained": "none", "data": "train"},
+        {"name": "rpn1", "run": "train-rpn", "init": "init", "data": "train", "freeze": "none"},
+        {"name": "props1", "run": "propose", "model": "rpn1", "data": "train"},
+        {"name": "rcnn1-init", "run": "combine", "inputs": ["rpn1", "init"]},
+        {"name": "rcnn1", "run": "train-rcnn", "init": "rcnn1-init", "proposals": "props1", "data": "train",
+         "freeze": "FIXED_PARAMS_SHARED"},
+        {"name": "final", "run": "combine", "inputs": ["rpn1", "rcnn1"]},
+        {"name": "eval", "run": "eval", "model": "final", "data": "test"}]}))
+    run_dir = tmp_path / "run"
+    stages = json.loads(run("pipeline", "run", plan, "--dir", run_dir, "--json", "--threads", 2).stdout)["stages"]
+    assert [s["stage"] for s in stages] == ["init", "rpn1", "props1", "rcnn1-init", "rcnn1", "final", "eval"], stages
+
+    for s in stages:
+        if s["stage"] in ("props1", "eval"):
+            continue
+        digest = json.loads(run("inspect", cli / f"{s['stage']}.h5", "--json").stdout)["digest"]
+        assert s["output_digest"] == digest, f"{s['stage']}: pipeline {s['output_digest']}, CLI {digest}"
+
+    def content(path):
+        with h5py.File(path, "r") as f:
+            arrays = {}
+            f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        return arrays
+    ours, theirs = content(cli / "props1.h5"), content(run_dir / "props1.h5")
+    assert ours.keys() == theirs.keys() and ours
+    for name in ours:
+        assert np.array_equal(ours[name], theirs[name]), f"proposals differ in {name}"
+
+    pipeline_eval = json.loads((run_dir / "eval.json").read_text())
+    jsonschema.validate(pipeline_eval, EVAL_SCHEMA)
+    jsonschema.validate(cli_eval, EVAL_SCHEMA)
+    # the speed, and the two paths (the CLI's files and the run directory's), are not results
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("images_per_second", "model", "data")}
+    assert strip(pipeline_eval) == strip(cli_eval), (pipeline_eval, cli_eval)
+    assert len(cli_eval["classes"]) == 3, cli_eval
