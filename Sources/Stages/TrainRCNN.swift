@@ -193,15 +193,11 @@ public enum TrainRCNN {
         return RegressionRoidbEntry(boxes: gtBoxes + props, maxOverlaps: overlaps, maxClasses: classes)
     }
 
-    /// bbox_pred_weight_test / bbox_pred_bias_test (reference §5) from the per-class statistics.
+    /// bbox_pred_weight_test / bbox_pred_bias_test (reference §5) from the per-class statistics,
+    /// through the one formula `paramkit rewrite bbox-denorm` uses.
     static func denormalised(_ params: ParameterSet, means: [Double], stds: [Double]) -> [(String, Tensor)] {
         let w = params["bbox_pred_weight"], b = params["bbox_pred_bias"]
-        let rows = w.shape[0], cols = w.shape[1]
-        var wt = w.value, bt = b.value
-        for r in 0..<rows {
-            for c in 0..<cols { wt[r * cols + c] = w.value[r * cols + c] * Float(stds[r]) }
-            bt[r] = b.value[r] * Float(stds[r]) + Float(means[r])
-        }
-        return [("bbox_pred_weight_test", Tensor(wt, shape: w.shape)), ("bbox_pred_bias_test", Tensor(bt, shape: b.shape))]
+        return [("bbox_pred_weight_test", Tensor(Rewrite.bboxDenorm(weight: w.value, means: means, stds: stds), shape: w.shape)),
+                ("bbox_pred_bias_test", Tensor(Rewrite.bboxDenorm(bias: b.value, means: means, stds: stds), shape: b.shape))]
     }
 }

@@ -185,22 +185,27 @@ public enum Rewrite {
             .map { RewritePlan.Item(info: $0.element, source: $0.offset, transforms: ["copied"]) }
         var wt = w; wt.name = "bbox_pred_weight_test"; wt.storedDigest = nil
         var bt = b; bt.name = "bbox_pred_bias_test"; bt.storedDigest = nil
-        let cols = w.shape[1]
         items.append(.init(info: wt, source: wi, transforms: ["bbox-denorm: rows × stds"]) { t in
-            Tensor(dtype: .float32, shape: t.shape) { dst in
-                let src = UnsafeRawBufferPointer(t.storage.bytes).bindMemory(to: Float.self)
-                let out = dst.bindMemory(to: Float.self)
-                for r in 0..<rows { for c in 0..<cols { out[r * cols + c] = src[r * cols + c] * Float(s[r]) } }
-            }
+            Tensor(bboxDenorm(weight: Array(UnsafeRawBufferPointer(t.storage.bytes).bindMemory(to: Float.self)), means: m, stds: s), shape: t.shape)
         })
         items.append(.init(info: bt, source: bi, transforms: ["bbox-denorm: × stds + means"]) { t in
-            Tensor(dtype: .float32, shape: t.shape) { dst in
-                let src = UnsafeRawBufferPointer(t.storage.bytes).bindMemory(to: Float.self)
-                let out = dst.bindMemory(to: Float.self)
-                for r in 0..<rows { out[r] = src[r] * Float(s[r]) + Float(m[r]) }
-            }
+            Tensor(bboxDenorm(bias: Array(UnsafeRawBufferPointer(t.storage.bytes).bindMemory(to: Float.self)), means: m, stds: s), shape: t.shape)
         })
         return RewritePlan(operation: "bbox-denorm", items: items,
                            settings: [("means", .array(m.map { .double($0) })), ("stds", .array(s.map { .double($0) }))])
+    }
+
+    /// The test-time bbox_pred weight (4C, D), row-major: row r scaled by stds[r] (4C values). The one
+    /// formula, used by this rewrite and by `train rcnn` when it saves a checkpoint.
+    public static func bboxDenorm(weight: [Float], means: [Double], stds: [Double]) -> [Float] {
+        let rows = stds.count, cols = rows == 0 ? 0 : weight.count / rows
+        var out = weight
+        for r in 0..<rows { for c in 0..<cols { out[r * cols + c] = weight[r * cols + c] * Float(stds[r]) } }
+        return out
+    }
+
+    /// The test-time bbox_pred bias (4C,): b[r]·stds[r] + means[r].
+    public static func bboxDenorm(bias: [Float], means: [Double], stds: [Double]) -> [Float] {
+        bias.indices.map { bias[$0] * Float(stds[$0]) + Float(means[$0]) }
     }
 }
