@@ -193,7 +193,7 @@ public struct Pipeline: Sendable {
     @discardableResult
     public func run(_ options: Options, report: (Event) -> Void = { _ in }) throws -> [Event] {
         if let from = options.from, !stages.contains(where: { $0.name == from }) {
-            throw StageError("\(path): --from \(from): no such stage (stages: \(stages.map(\.name).joined(separator: ", ")))")
+            throw StageError("\(path): no stage '\(from)' to start from (stages: \(stages.map(\.name).joined(separator: ", ")))", setting: "from")
         }
         if !options.dryRun { try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true) }
         let lock = options.dryRun ? nil : try DirectoryLock(directory: options.directory, what: "pipeline run")

@@ -212,7 +212,9 @@ public enum LRSchedule: String, Codable, Sendable {
 }
 
 /// A stage failed in a way the user can act on (bad input, mismatched artifacts, divergence).
-public struct StageError: Error, CustomStringConvertible {
+public struct StageError: ParamKitError {
     public let description: String
-    public init(_ d: String) { description = d }
+    public let setting: String?
+    public var exitStatus: Int32 { 2 }
+    public init(_ d: String, setting: String? = nil) { description = d; self.setting = setting }
 }

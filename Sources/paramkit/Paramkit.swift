@@ -59,15 +59,13 @@ enum Main {
             exit(0)
         } catch let f as Finding {
             exit(f.code)
-        } catch let f as PolicyViolation {
-            FileHandle.standardError.write(Data("paramkit: \(f.description)\n".utf8))
-            exit(1)
-        } catch let e as FormatError {
-            fail("\(e)")
-        } catch let e as UsageError {
-            fail("\(e)")
-        } catch let e as StageError {
-            fail("\(e)")
+        } catch let e as any ParamKitError {
+            let text = "\(e)" + (e.setting.flatMap { flagHints[$0] }.map { "; \($0)" } ?? "")
+            if e.exitStatus == 1 {
+                FileHandle.standardError.write(Data("paramkit: \(text)\n".utf8))
+                exit(1)
+            }
+            fail(text)
         } catch {
             let code = Paramkit.exitCode(for: error)
             if code == .success { Paramkit.exit(withError: error) }
@@ -76,6 +74,17 @@ enum Main {
             exit(2)
         }
     }
+
+    /// What to pass for the request setting a library error names (`ParamKitError.setting`).
+    static let flagHints: [String: String] = [
+        "missing": "pass --missing init / --mismatch init to initialise such tensors like a head",
+        "format": "pass --format hdf5|params|safetensors",
+        "duplicates": "pass --duplicates last to keep the last one",
+        "width": "see --width in --help",
+        "means": "--means takes 4 comma-separated values, or 4 per class",
+        "stds": "--stds takes 4 comma-separated values, or 4 per class",
+        "from": "--from takes the name of one of the pipeline's stages",
+    ]
 
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("paramkit: error: \(message)\n".utf8))

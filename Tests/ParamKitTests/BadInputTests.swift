@@ -37,6 +37,8 @@ struct BadInputTests {
         let path = Fixtures.path("duplicate_names.params")
         let error = try #require(throws: FormatError.self) { _ = try Formats.open(path: path) }
         #expect(error.message.contains("duplicate name 'a'"))
+        // the setting that changes the outcome, for the caller to offer (the CLI: --duplicates last)
+        #expect(error.setting == "duplicates" && error.exitStatus == 2 && error.location == "record 1")
         let c = try Formats.load(path: path, options: ReadOptions(duplicates: .keepLast))
         #expect(c.tensors.count == 1)
         #expect(c.tensors[0].info.shape == [3])   // MXNet's rule: the last one wins

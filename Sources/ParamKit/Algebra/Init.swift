@@ -92,7 +92,8 @@ public enum Init {
     public static func write(_ plan: InitPlan, pretrained: CheckpointReader?, seed: UInt64, output: String,
                              format: Formats.Output, progress: ((Int, Int) -> Void)? = nil) throws -> String {
         if let p = plan.problems.first {
-            throw UsageError("cannot initialise \(p.spec.name): \(describe(p.action)); pass --missing init / --mismatch init to initialise such tensors like a head")
+            throw UsageError("cannot initialise \(p.spec.name): \(describe(p.action)); such tensors can be initialised like a head instead",
+                             setting: "missing")
         }
         try OutputGuard.refuseOverwrite(output: output, inputs: pretrained.map { [$0.path] } ?? [])
         let digests = DigestCache(pretrained.map { [$0] } ?? [])

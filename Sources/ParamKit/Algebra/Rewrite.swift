@@ -178,7 +178,7 @@ public enum Rewrite {
         func expand(_ v: [Double], _ what: String) throws -> [Double] {
             if v.count == rows { return v }
             if v.count == 4 { return (0..<rows).map { v[$0 % 4] } }
-            throw UsageError("--\(what) needs 4 values or \(rows) (4 per class), got \(v.count)")
+            throw UsageError("\(what) needs 4 values or \(rows) (4 per class), got \(v.count)", setting: what)
         }
         let m = try expand(means, "means"), s = try expand(stds, "stds")
         var items = reader.entries.enumerated().filter { !["arg:bbox_pred_weight_test", "arg:bbox_pred_bias_test"].contains($0.element.key) }

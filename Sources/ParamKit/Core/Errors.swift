@@ -1,7 +1,20 @@
 // Errors that say what went wrong and where: the file, the byte offset or dataset path, and why.
+// Every error ParamKit's libraries throw conforms to `ParamKitError`: its exit status, and the
+// request setting that would change the outcome (`setting`, e.g. "duplicates"), so that a program
+// can offer its own way to change it (the CLI names its flag) while the library's message stays in
+// the library's terms.
+
+/// An error with the exit status a command ends with and, when one exists, the setting of the
+/// request that would lead elsewhere.
+public protocol ParamKitError: Error, CustomStringConvertible {
+    /// 1: a check or policy the user asked for failed; 2: bad input or a request that cannot run.
+    var exitStatus: Int32 { get }
+    /// The request setting that changes the outcome ("duplicates", "format", "missing", "width", …).
+    var setting: String? { get }
+}
 
 /// A file could not be read or written as the format it claims to be.
-public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct FormatError: ParamKitError, Sendable, Equatable {
     public let file: String
     /// Byte offset in the file where the problem was found, when the format has one.
     public let offset: Int?
@@ -11,13 +24,17 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Set when the file is another kind of ParamKit artifact (its `paramkit_format`, e.g.
     /// "paramkit.proposals"), so a caller can hand it to the reader for that kind.
     public let artifactKind: String?
+    public let setting: String?
+    public var exitStatus: Int32 { 2 }
 
-    public init(file: String, offset: Int? = nil, location: String? = nil, _ message: String, artifactKind: String? = nil) {
+    public init(file: String, offset: Int? = nil, location: String? = nil, _ message: String, artifactKind: String? = nil,
+                setting: String? = nil) {
         self.file = file
         self.offset = offset
         self.location = location
         self.message = message
         self.artifactKind = artifactKind
+        self.setting = setting
     }
 
     /// One line: control characters (a tensor name from a damaged file may hold a line feed) are
@@ -35,15 +52,19 @@ public struct FormatError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 /// A check or policy the user asked for failed (exit status 1): nothing was written.
-public struct PolicyViolation: Error, CustomStringConvertible, Sendable {
+public struct PolicyViolation: ParamKitError, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public let setting: String?
+    public var exitStatus: Int32 { 1 }
+    public init(_ message: String, setting: String? = nil) { self.message = message; self.setting = setting }
     public var description: String { message }
 }
 
 /// A request that cannot be carried out as asked (not a problem inside a file).
-public struct UsageError: Error, CustomStringConvertible, Sendable {
+public struct UsageError: ParamKitError, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    public let setting: String?
+    public var exitStatus: Int32 { 2 }
+    public init(_ message: String, setting: String? = nil) { self.message = message; self.setting = setting }
     public var description: String { message }
 }

@@ -293,7 +293,7 @@ enum MXNetParams {
                 case .reject:
                     throw FormatError(file: file, offset: r.recordOffset, location: "record \(i)",
                                       "duplicate name '\(key)' (also record \(index[previous])); MXNet keeps the last one, "
-                                      + "ParamKit refuses unless told --duplicates last")
+                                      + "ParamKit refuses it by default", setting: "duplicates")
                 case .keepLast:
                     warnings.append("duplicate name '\(key)': record \(i) replaces record \(index[previous])")
                     infos[previous] = info

@@ -50,7 +50,7 @@ public enum Formats {
             case "params": self = .params
             case "safetensors": self = .safetensors
             default:
-                throw UsageError("\(path): cannot tell the output format from the extension '.\(ext)'; pass --format hdf5|params|safetensors")
+                throw UsageError("\(path): cannot tell the output format from the extension '.\(ext)' (hdf5, params or safetensors)", setting: "format")
             }
         }
     }

@@ -72,7 +72,7 @@ public struct NetworkDefinition: Sendable {
     public static func named(_ name: String, classes: Int? = nil, anchors: Int? = nil, width: Int = 1) throws -> NetworkDefinition {
         if NetworkFile.isPath(name) {
             var file = try NetworkFile.load(path: name)
-            guard width == 1 else { throw UsageError("\(name): --width applies to the built-in tiny networks; write the widths in the file") }
+            guard width == 1 else { throw UsageError("\(name): a width multiplier applies to the built-in tiny networks; write the widths in the file", setting: "width") }
             if let classes { file.classes = classes }
             if let anchors { file.anchors = anchors }
             return file.definition
@@ -81,21 +81,21 @@ public struct NetworkDefinition: Sendable {
         case "vgg16":
             return vgg(name: name, channels: [64, 128, 256, 512, 512], fc: 4096, classes: classes ?? 21, anchors: anchors ?? 9)
         case "tiny-vgg":
-            guard width >= 1 && width <= 64 else { throw UsageError("--width must be 1…64") }
+            guard width >= 1 && width <= 64 else { throw UsageError("the width multiplier must be 1…64, got \(width)", setting: "width") }
             return vgg(name: name, channels: [4, 8, 8, 16, 16].map { $0 * width }, fc: 32 * width,
                        classes: classes ?? 4, anchors: anchors ?? 9)
         case "resnet-101":
             return resnet(name: name, stem: 64, filters: [256, 512, 1024, 2048], units: [3, 4, 23, 3], rpn: 512,
                           classes: classes ?? 21, anchors: anchors ?? 9)
         case "tiny-resnet":
-            guard width >= 1 && width <= 64 else { throw UsageError("--width must be 1…64") }
+            guard width >= 1 && width <= 64 else { throw UsageError("the width multiplier must be 1…64, got \(width)", setting: "width") }
             return resnet(name: name, stem: 4 * width, filters: [8, 16, 32, 64].map { $0 * width }, units: [3, 4, 23, 3],
                           rpn: 16 * width, classes: classes ?? 4, anchors: anchors ?? 9)
         case "inception-v3":
             return inception(name: name, layout: InceptionLayout.v3 { $1 }, rpn: 512, classes: classes ?? 21, anchors: anchors ?? 9)
         case "tiny-inception":
             // Every width of the fork's divided by 16 (by 16/N with --width N): 2 … 28 channels.
-            guard width >= 1 && width <= 16 else { throw UsageError("--width must be 1…16 for tiny-inception") }
+            guard width >= 1 && width <= 16 else { throw UsageError("tiny-inception's width multiplier must be 1…16, got \(width)", setting: "width") }
             return inception(name: name, layout: InceptionLayout.v3 { max(1, $1 * width / 16) }, rpn: 32 * width,
                              classes: classes ?? 4, anchors: anchors ?? 9)
         default:
