@@ -138,7 +138,7 @@ struct DatasetVOCTests {
         let objects = ["a": [Self.object("square", [2, 2, 10, 10]), Self.object("Circle ", [12, 3, 20, 9])], "b": [Self.object("triangle", [1, 1, 8, 8])]]
         for (id, objs) in objects {
             let jpeg = try JPEG.encode(Self.smooth(height: 24, width: 24, seed: 1), height: 24, width: 24, quality: 95)
-            FileManager.default.createFile(atPath: root + "/JPEGImages/\(id).jpg", contents: Data(jpeg))
+            #expect(FileManager.default.createFile(atPath: root + "/JPEGImages/\(id).jpg", contents: Data(jpeg)))
             try Self.annotation("\(id).jpg", height: 24, width: 24, objects: objs).write(toFile: root + "/Annotations/\(id).xml", atomically: true, encoding: .utf8)
         }
         try "a\nb\n".write(toFile: root + "/ImageSets/Main/trainval.txt", atomically: true, encoding: .utf8)

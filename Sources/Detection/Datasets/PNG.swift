@@ -13,7 +13,7 @@ public enum PNG {
         var w: Int32 = 0, h: Int32 = 0
         var message = [CChar](repeating: 0, count: 256)
         guard data.withUnsafeBufferPointer({ cpng_size($0.baseAddress, $0.count, &w, &h, &message, message.count) }) == 0 else {
-            throw FormatError(file: file, "not a decodable PNG: \(String(cString: message))")
+            throw FormatError(file: file, "not a decodable PNG: \(cText(message))")
         }
         guard w > 0, h > 0, Int(w) * Int(h) <= JPEG.maxPixels else {
             throw FormatError(file: file, "PNG image of \(w)×\(h) pixels is empty or larger than the limit of \(JPEG.maxPixels)")
@@ -22,7 +22,7 @@ public enum PNG {
         let rc = data.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { cpng_decode_rgb(src.baseAddress, src.count, $0.baseAddress, $0.count, &message, message.count) }
         }
-        guard rc == 0 else { throw FormatError(file: file, "not a decodable PNG: \(String(cString: message))") }
+        guard rc == 0 else { throw FormatError(file: file, "not a decodable PNG: \(cText(message))") }
         return (Int(h), Int(w), pixels)
     }
 
@@ -35,7 +35,7 @@ public enum PNG {
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let rc = pixels.withUnsafeBufferPointer { cpng_encode_rgb($0.baseAddress, Int32(width), Int32(height), &out, &size, &message, message.count) }
-        guard rc == 0, let out else { throw UsageError("PNG encoding failed: \(String(cString: message))") }
+        guard rc == 0, let out else { throw UsageError("PNG encoding failed: \(cText(message))") }
         defer { free(out) }
         return Array(UnsafeBufferPointer(start: out, count: size))
     }
@@ -75,4 +75,9 @@ public enum Drawing {
             for y in top...bottom { put(left, y); put(right, y) }
         }
     }
+}
+
+/// A NUL-terminated message a C decoder wrote into a buffer.
+private func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

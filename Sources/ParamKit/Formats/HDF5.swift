@@ -50,7 +50,7 @@ enum H5 {
         let size = Int(st.st_size)
         var message = [CChar](repeating: 0, count: 512)
         let verdict = pk_h5_probe(path, probeLimit(bytes: size), Int64(1 << 30) + 4 * Int64(size), &message, message.count)
-        let text = String(cString: message)
+        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         switch verdict {
         case PK_PROBE_OK: break
         case PK_PROBE_CRASHED, PK_PROBE_TIMED_OUT: throw FormatError(file: path, "\(text): the file is damaged")

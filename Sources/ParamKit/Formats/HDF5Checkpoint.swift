@@ -252,7 +252,6 @@ public final class HDF5Writer: CheckpointWriter {
             throw UsageError("tensor \(info.key) does not match its declared dtype/shape")
         }
         _ = H5.initialised
-        let tmp = output.temporaryPath
         let type = try H5Types.fileType(info.dtype, file: output.destination)
         let space: H5Handle
         if info.shape.isEmpty {
