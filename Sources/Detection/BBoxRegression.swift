@@ -13,6 +13,33 @@ public struct RegressionRoidbEntry: Sendable {
     public init(boxes: [[Float]], maxOverlaps: [Float], maxClasses: [Int]) {
         self.boxes = boxes; self.maxOverlaps = maxOverlaps; self.maxClasses = maxClasses; bboxTargets = []
     }
+
+    /// An image's roidb entry for R-CNN training, as the reference's roidb with proposals appended:
+    /// the non-difficult gt rows first with overlap 1 and their class, then the proposals (x1, y1, x2,
+    /// y2 flat, in image pixels) with their best IoU against the gt and that gt's class (0 when they
+    /// overlap none). `flip` mirrors every box, as the reference's flipped roidb entries.
+    public init(image: DetectionImage, proposals: [Float], flip: Bool) {
+        let w = Float(image.width)
+        func mirrored(_ b: [Float]) -> [Float] { flip ? [w - b[2] - 1, b[1], w - b[0] - 1, b[3]] : b }
+        let gt = zip(image.boxes, zip(image.labels, image.difficult)).filter { !$0.1.1 }
+        let gtBoxes = gt.map { mirrored([$0.0.x1, $0.0.y1, $0.0.x2, $0.0.y2]) }
+        let gtClasses = gt.map { $0.1.0 }
+        let props = stride(from: 0, to: proposals.count, by: 4).map { mirrored(Array(proposals[$0..<($0 + 4)])) }
+        var overlaps = [Float](repeating: 1, count: gtBoxes.count), classes = gtClasses
+        if !gtBoxes.isEmpty && !props.isEmpty {
+            let iou = bboxOverlaps(props.map { $0.map(Double.init) }, gtBoxes.map { $0.map(Double.init) })
+            for row in iou {
+                var best = 0
+                for j in row.indices where row[j] > row[best] { best = j }
+                overlaps.append(Float(row[best]))
+                classes.append(row[best] > 0 ? gtClasses[best] : 0)
+            }
+        } else {
+            overlaps += [Float](repeating: 0, count: props.count)
+            classes += [Int](repeating: 0, count: props.count)
+        }
+        self.init(boxes: gtBoxes + props, maxOverlaps: overlaps, maxClasses: classes)
+    }
 }
 
 /// Un-normalised targets of one image: rows with max overlap ≥ `threshold` (BBOX_REGRESSION_THRESH)

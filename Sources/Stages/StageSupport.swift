@@ -31,16 +31,9 @@ public enum StageSupport {
         }
     }
 
+    /// Redraws a head the way `init` draws it (`Initialisation.fill`, the same stream for the same seed).
     static func draw(_ p: Parameter, _ initialisation: Initialisation, seed: UInt64) {
-        switch initialisation {
-        case let .normal(std):
-            var g = SeededGenerator(seed: seed, name: "arg:" + p.name)
-            p.value.withUnsafeMutableBufferPointer { g.fillNormal($0, std: std) }
-        case .ones:
-            p.value = [Float](repeating: 1, count: p.value.count)
-        default:
-            p.value = [Float](repeating: 0, count: p.value.count)
-        }
+        p.value.withUnsafeMutableBufferPointer { initialisation.fill($0, seed: seed, key: "arg:" + p.name) }
     }
 
     /// The seed of one stage's random streams (head draws, shuffles, sampling, dropout): the config's

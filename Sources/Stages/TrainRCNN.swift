@@ -53,7 +53,7 @@ public enum TrainRCNN {
             }
             for flip in config.flip ? [false, true] : [false] {
                 entries.append(Entry(index: i, flip: flip, landscape: image.width >= image.height,
-                                     regression: roidbEntry(image, proposals: set.boxes[i], flip: flip)))
+                                     regression: RegressionRoidbEntry(image: image, proposals: set.boxes[i], flip: flip)))
             }
         }
         var regression = entries.map(\.regression)
@@ -167,30 +167,6 @@ public enum TrainRCNN {
         resume.remove()
         return TrainRPN.Result(output: output, digest: digest, metrics: StageSupport.values([acc, logLoss, l1]),
                                imagesPerSecond: Double(images) / max(Date().timeIntervalSince(started), 1e-9))
-    }
-
-    /// gt rows (non-difficult) first with overlap 1, then the proposals with their best IoU and its class.
-    static func roidbEntry(_ image: DetectionImage, proposals: [Float], flip: Bool) -> RegressionRoidbEntry {
-        let w = Float(image.width)
-        func mirrored(_ b: [Float]) -> [Float] { flip ? [w - b[2] - 1, b[1], w - b[0] - 1, b[3]] : b }
-        let gt = zip(image.boxes, zip(image.labels, image.difficult)).filter { !$0.1.1 }
-        let gtBoxes = gt.map { mirrored([$0.0.x1, $0.0.y1, $0.0.x2, $0.0.y2]) }
-        let gtClasses = gt.map { $0.1.0 }
-        let props = stride(from: 0, to: proposals.count, by: 4).map { mirrored(Array(proposals[$0..<($0 + 4)])) }
-        var overlaps = [Float](repeating: 1, count: gtBoxes.count), classes = gtClasses
-        if !gtBoxes.isEmpty && !props.isEmpty {
-            let iou = bboxOverlaps(props.map { $0.map(Double.init) }, gtBoxes.map { $0.map(Double.init) })
-            for row in iou {
-                var best = 0
-                for j in row.indices where row[j] > row[best] { best = j }
-                overlaps.append(Float(row[best]))
-                classes.append(row[best] > 0 ? gtClasses[best] : 0)
-            }
-        } else {
-            overlaps += [Float](repeating: 0, count: props.count)
-            classes += [Int](repeating: 0, count: props.count)
-        }
-        return RegressionRoidbEntry(boxes: gtBoxes + props, maxOverlaps: overlaps, maxClasses: classes)
     }
 
     /// bbox_pred_weight_test / bbox_pred_bias_test (reference §5) from the per-class statistics,

@@ -116,16 +116,9 @@ public enum Init {
                 try digests.record(0, entry, tensor.digest)
                 source = "pretrained"; key = pretrained!.entries[entry].key
                 transforms = ["copied"]
-            case let .normal(std):
-                var g = SeededGenerator(seed: seed, name: info.key)
-                tensor = Tensor(dtype: .float32, shape: info.shape) { g.fillNormal($0.bindMemory(to: Float.self), std: std) }
-                transforms = ["random normal(0, \(std)) seed \(seed)"]
-            case .zeros:
-                tensor = Tensor(dtype: .float32, shape: info.shape) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
-                transforms = ["zeros"]
-            case .ones:
-                tensor = Tensor(dtype: .float32, shape: info.shape) { $0.bindMemory(to: Float.self).initialize(repeating: 1) }
-                transforms = ["ones"]
+            case let drawn:
+                tensor = Tensor(dtype: .float32, shape: info.shape) { drawn.fill($0.bindMemory(to: Float.self), seed: seed, key: info.key) }
+                if case let .normal(std) = drawn { transforms = ["random normal(0, \(std)) seed \(seed)"] } else { transforms = ["\(drawn)"] }
             }
             try w.write(tensor)
             provenance.lineage.append((info.key, .init(source: source, key: key, transforms: transforms)))

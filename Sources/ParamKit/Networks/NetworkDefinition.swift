@@ -21,6 +21,19 @@ public enum Initialisation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Draws a tensor's values: normal from the stream seeded by (seed, key), e.g. key
+    /// "arg:rpn_cls_score_weight", so the same seed gives the same bytes whoever draws them (`init`,
+    /// or a training stage redrawing a head); zeros or ones. `.pretrained` has nothing to draw: zeros.
+    public func fill(_ values: UnsafeMutableBufferPointer<Float>, seed: UInt64, key: String) {
+        switch self {
+        case let .normal(std):
+            var g = SeededGenerator(seed: seed, name: key)
+            g.fillNormal(values, std: std)
+        case .ones: values.initialize(repeating: 1)
+        case .zeros, .pretrained: values.initialize(repeating: 0)
+        }
+    }
+
     /// How a tensor that should be pretrained starts when there is no pretrained file (training from
     /// scratch): weights He-normal N(0, √(2/fan-in)), BatchNorm gamma and moving variance 1, the rest
     /// (biases, beta, moving mean) 0 — MXNet's own initialisation of each.
