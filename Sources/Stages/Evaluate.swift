@@ -24,6 +24,9 @@ public enum Evaluate {
         /// The one JSON encoding of an eval (schemas/eval.schema.json): `paramkit eval --json` prints
         /// it with the speed; a pipeline's eval stage writes it without (NAME.json is an artifact
         /// with a content digest, so it holds only what the model and data decide).
+        /// The one line `paramkit eval` and a pipeline's eval stage print.
+        public var summary: String { String(format: "mAP (07 11-point) %.4f, mAP (area) %.4f", map07, mapArea) }
+
         public func json(withSpeed: Bool) -> JSON {
             .object([
                 ("model", .string(model)), ("data", .string(data)), ("dataset_digest", .string(datasetDigest)),

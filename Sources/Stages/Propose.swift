@@ -7,7 +7,20 @@ import Foundation
 import ParamKit
 
 public enum Propose {
-    public struct Result { public var recall05: Double; public var recall07: Double; public var perImage: Double; public var imagesPerSecond: Double }
+    public struct Result {
+        public var recall05: Double; public var recall07: Double; public var perImage: Double; public var imagesPerSecond: Double
+
+        /// The one line `paramkit propose` and a pipeline's propose stage print.
+        public var summary: String {
+            String(format: "%.1f proposals per image; recall@0.5 %.4f, recall@0.7 %.4f", perImage, recall05, recall07)
+        }
+
+        /// The one JSON encoding of the result (`paramkit propose --json`).
+        public func json(output: String) -> JSON {
+            .object([("output", .string(output)), ("proposals_per_image", .double(perImage)), ("recall_05", .double(recall05)),
+                     ("recall_07", .double(recall07)), ("images_per_second", .double(imagesPerSecond))])
+        }
+    }
 
     public static func run(model: String, dataset: DetectionDataset, config: StageConfig, output: String) throws -> Result {
         let def = try StageSupport.definition(config, classes: dataset.classNames.count)

@@ -243,12 +243,10 @@ struct ProposeCommand: ParsableCommand {
         let config = try stage.resolve()
         let r = try Propose.run(model: model, dataset: try openDataset(data, split: split), config: config, output: output)
         if json {
-            Render.out(JSON.object([("output", .string(output)), ("proposals_per_image", .double(r.perImage)), ("recall_05", .double(r.recall05)),
-                                    ("recall_07", .double(r.recall07)), ("images_per_second", .double(r.imagesPerSecond))]).pretty)
+            Render.out(r.json(output: output).pretty)
             return
         }
-        Render.out(String(format: "wrote %@: %.1f proposals per image; recall@0.5 %.4f, recall@0.7 %.4f; %.1f images/s",
-                          output, r.perImage, r.recall05, r.recall07, r.imagesPerSecond))
+        Render.out("wrote \(output): \(r.summary)" + String(format: "; %.1f images/s", r.imagesPerSecond))
     }
 }
 
@@ -272,6 +270,6 @@ struct EvalCommand: ParsableCommand {
         }
         Render.out(Render.table(["class", "AP (07)", "AP (area)"], zip(r.classNames, zip(r.ap07, r.apArea)).map {
             [$0, String(format: "%.4f", $1.0), String(format: "%.4f", $1.1)] }, right: [1, 2]))
-        Render.out(String(format: "mAP (07 11-point) %.4f, mAP (area) %.4f; %.1f images/s", r.map07, r.mapArea, r.imagesPerSecond))
+        Render.out(r.summary + String(format: "; %.1f images/s", r.imagesPerSecond))
     }
 }

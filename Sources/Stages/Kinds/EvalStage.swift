@@ -16,6 +16,6 @@ enum EvalStage: PipelineStage {
     static func run(_ stage: StageRun) throws -> String {
         let r = try Evaluate.run(model: stage.input("model")!, dataset: try stage.dataset(), config: stage.config)
         try AtomicOutput.write(Data((r.json(withSpeed: false).pretty + "\n").utf8), to: stage.output)
-        return String(format: "mAP (07) %.4f, mAP (area) %.4f", r.map07, r.mapArea)
+        return r.summary
     }
 }

@@ -12,6 +12,6 @@ enum ProposeStage: PipelineStage {
 
     static func run(_ stage: StageRun) throws -> String {
         let r = try Propose.run(model: stage.input("model")!, dataset: try stage.dataset(), config: stage.config, output: stage.output)
-        return String(format: "recall@0.5 %.4f, recall@0.7 %.4f, %.1f proposals per image", r.recall05, r.recall07, r.perImage)
+        return r.summary
     }
 }
