@@ -21,17 +21,22 @@ def epoch_rows(log_path):
     return [r for r in rows if "epoch" in r and "lr" not in r and "warning" not in r]
 
 
-def main():
-    dump, log = Path(sys.argv[1]), sys.argv[2]
-    paramkit = epoch_rows(log)
+def metric_keys(stage):
+    return ("RCNNAcc", "RCNNLogLoss") if stage == "rcnn" else ("RPNAcc", "RPNLogLoss")
+
+
+def mxnet_epochs(dump, epochs):
+    """MXNet trained on every dumped batch in order: per epoch (of `epochs` equal ones) the accuracy
+    and log-loss it saw while training, and the trivial values of that epoch's labels (majority-label
+    share, label-prior entropy). Returns (meta, rows)."""
+    dump = Path(dump)
     meta = json.loads((dump / "meta.json").read_text())
     batches = len(list(dump.glob("batch-*.params")))
-    per_epoch = batches // len(paramkit)
-    assert per_epoch * len(paramkit) == batches, f"{batches} batches do not split into {len(paramkit)} epochs"
+    per_epoch = batches // epochs
+    assert per_epoch * epochs == batches, f"{batches} batches do not split into {epochs} epochs"
     rcnn = meta["stage"] == "rcnn"
-    acc_key, loss_key = ("RCNNAcc", "RCNNLogLoss") if rcnn else ("RPNAcc", "RPNLogLoss")
     sums = {"right": 0, "n": 0, "loss": 0.0, "counts": None}
-    epochs = []
+    rows = []
 
     def on_update(i, mod, b):
         prob = mod.get_outputs()[0].asnumpy()
@@ -50,10 +55,19 @@ def main():
         if (i + 1) % per_epoch == 0:
             share = sums["counts"] / sums["counts"].sum()
             prior = float(-(share[share > 0] * np.log(share[share > 0])).sum())
-            epochs.append((sums["right"] / sums["n"], sums["loss"] / sums["n"], float(share.max()), prior))
+            rows.append((sums["right"] / sums["n"], sums["loss"] / sums["n"], float(share.max()), prior))
             sums.update(right=0, n=0, loss=0.0, counts=None)
 
     mx_replay.replay(dump, on_update=on_update)
+    return meta, rows
+
+
+def main():
+    dump, log = Path(sys.argv[1]), sys.argv[2]
+    paramkit = epoch_rows(log)
+    meta, epochs = mxnet_epochs(dump, len(paramkit))
+    per_epoch = len(list(dump.glob("batch-*.params"))) // len(paramkit)
+    acc_key, loss_key = metric_keys(meta["stage"])
     print(f"{meta['stage']} stage, {len(paramkit)} epochs of {per_epoch} updates ({dump})")
     print(f"| epoch | ParamKit {acc_key} | MXNet {acc_key} | majority share | ParamKit {loss_key} | MXNet {loss_key} | prior entropy |")
     print("|---|---|---|---|---|---|---|")
