@@ -50,20 +50,19 @@ public enum Threads {
 public func parallelFor(_ n: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
     let parts = min(Threads.count, max(1, n / max(minimumPerThread, 1)))
     if parts <= 1 { body(0..<n); return }
-    withoutActuallyEscaping(body) { body in
-        let shared = SendableBox(body)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = n * p / parts, hi = n * (p + 1) / parts
-            shared.value(lo..<hi)
-        }
-    }
+    parallelParts(parts) { p in body(n * p / parts ..< n * (p + 1) / parts) }
 }
 
-/// Runs `body(p)` for p in `0..<parts` on the engine's threads (parts ≤ Threads.count).
+/// Runs `body(p)` for p in `0..<parts` on the engine's threads (parts ≤ Threads.count): part p on
+/// worker p of the pool (CKernels/pool.c), part 0 on the calling thread.
 public func parallelParts(_ parts: Int, _ body: (Int) -> Void) {
     if parts <= 1 { body(0); return }
     withoutActuallyEscaping(body) { body in
-        let shared = SendableBox(body)
-        DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+        var job = body
+        withUnsafeMutablePointer(to: &job) { job in
+            pk_pool_run(Int32(Threads.count), Int32(parts), { context, p in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(p)
+            }, job)
+        }
     }
 }
