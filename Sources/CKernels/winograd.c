@@ -23,7 +23,7 @@
     r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4]; \
     r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5]; } while (0)
 #define OUT_4(v, r) do { \
-    float s12 = v[1] + v[2], d12 = v[1] - v[2], s34 = v[3] + v[4], d34 = v[3] - v[4]; \
+    __typeof__(v[0] + 0) s12 = v[1] + v[2], d12 = v[1] - v[2], s34 = v[3] + v[4], d34 = v[3] - v[4]; \
     r[0] = v[0] + s12 + s34; \
     r[1] = d12 + 2.0f * d34; \
     r[2] = s12 + 4.0f * s34; \
@@ -40,8 +40,8 @@
     r[4] = s02 - m1; \
     r[5] = g[2]; } while (0)
 #define GRAD_4(e, r) do { \
-    float s02 = e[0] + e[2], s13 = e[1] + e[3]; \
-    float q02 = e[0] + 4.0f * e[2], q13 = 2.0f * e[1] + 8.0f * e[3]; \
+    __typeof__(e[0] + 0) s02 = e[0] + e[2], s13 = e[1] + e[3]; \
+    __typeof__(e[0] + 0) q02 = e[0] + 4.0f * e[2], q13 = 2.0f * e[1] + 8.0f * e[3]; \
     r[0] = e[0]; \
     r[1] = s02 + s13; \
     r[2] = s02 - s13; \
@@ -77,8 +77,44 @@
     r[1] = (v[1] - v[2]) * 0.5f; \
     r[2] = (v[1] + v[2]) * 0.5f + v[3]; } while (0)
 
+/* 16 floats as one value (one zmm register with AVX-512, two ymm with AVX2); macros rather than
+   functions, since a function taking or returning v16 would have a CPU-dependent ABI. */
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define load16(p) ({ v16 v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store16(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
+
+/* Lanes i, i+4, …, i+60 of the 64 floats a‖b‖c‖e: value i of each of 16 tiles that start 4 apart. */
+#define STRIDE4(a, b, c, e, i) __builtin_shufflevector(                                             \
+    __builtin_shufflevector(a, b, i, i + 4, i + 8, i + 12, i + 16, i + 20, i + 24, i + 28,         \
+                            -1, -1, -1, -1, -1, -1, -1, -1),                                       \
+    __builtin_shufflevector(c, e, i, i + 4, i + 8, i + 12, i + 16, i + 20, i + 24, i + 28,         \
+                            -1, -1, -1, -1, -1, -1, -1, -1),                                       \
+    0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+
+/* The inverse: r[0..3] (value j of 16 tiles) interleaved into out[4t + j]. */
+#define INTERLEAVE4(r, out) do {                                                                   \
+    const v16 lo01 = __builtin_shufflevector(r[0], r[1], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); \
+    const v16 hi01 = __builtin_shufflevector(r[0], r[1], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); \
+    const v16 lo23 = __builtin_shufflevector(r[2], r[3], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); \
+    const v16 hi23 = __builtin_shufflevector(r[2], r[3], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); \
+    store16((out), __builtin_shufflevector(lo01, lo23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23)); \
+    store16((out) + 16, __builtin_shufflevector(lo01, lo23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)); \
+    store16((out) + 32, __builtin_shufflevector(hi01, hi23, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23)); \
+    store16((out) + 48, __builtin_shufflevector(hi01, hi23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31)); \
+} while (0)
+
+/* The output side's horizontal pass for 16 tiles: α values of each from the streams at src, the
+   1-D transform OUT, m = 4 results per tile interleaved into z. */
+#define OUTPUT_STEP(OUT, A, tx) do {                                                               \
+                        v16 v[6], r[4];                                                            \
+                        for (int j = 0; j < A; j++) v[j] = load16(src + j * plane + (tx));         \
+                        OUT(v, r);                                                                 \
+                        INTERLEAVE4(r, z + (tx) * 4);                                              \
+                    } while (0)
+
+/* Scratch with 16 floats of slack after n, which the vector steps may read. */
 static float *scratch(size_t n) {
-    float *p = malloc(n * sizeof(float));
+    float *p = malloc((n + 16) * sizeof(float));
     if (!p) abort();
     return p;
 }
@@ -92,13 +128,43 @@ static float *scratch(size_t n) {
             (void)ty;
 #define TILE_ROWS_END t += txb - txa; }
 
+/* Runs STEP(tx) over the tiles txa ..< txb (at least 16) 16 at a time (m = 4 only): the last step
+   starts at txb − 16 and redoes tiles done already, with the same values. */
+#define SIXTEEN_AT_A_TIME(STEP, ...)                                                               \
+                for (long tx = txa;; tx = tx + 32 <= txb ? tx + 16 : txb - 16) {                   \
+                    STEP(__VA_ARGS__, tx);                                                         \
+                    if (tx + 16 >= txb) break;                                                     \
+                }
+
 /* The horizontal pass of an input-side transform: for each of the A rows of Z (row stride WZ), the
    1-D transform TRANSFORM of NIN neighbouring columns per tile, written to the A streams of `out`
-   (stream ξ = xi·A + j at out + ξ·plane, tile tx at index tx). */
+   (stream ξ = xi·A + j at out + ξ·plane, tile tx at index tx). With m = 4, 16 tiles at a time as
+   vectors, their columns gathered by STRIDE4 (a 6-column input reads 16 floats past the step's
+   last tile, which Z's slack allows). */
+#define HORIZONTAL_STEP(TRANSFORM, NIN, A, tx) do {                                                \
+                        const float *p = z + (tx) * 4;                                             \
+                        const v16 a_ = load16(p), b_ = load16(p + 16), c_ = load16(p + 32), e_ = load16(p + 48); \
+                        v16 d[6], r[6];                                                            \
+                        d[0] = STRIDE4(a_, b_, c_, e_, 0);                                         \
+                        d[1] = STRIDE4(a_, b_, c_, e_, 1);                                         \
+                        d[2] = STRIDE4(a_, b_, c_, e_, 2);                                         \
+                        d[3] = STRIDE4(a_, b_, c_, e_, 3);                                         \
+                        if (NIN > 4) {                                                            \
+                            const v16 f_ = load16(p + 64);                                         \
+                            d[4] = __builtin_shufflevector(d[0], f_, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16); \
+                            d[5] = __builtin_shufflevector(d[1], f_, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17); \
+                        }                                                                          \
+                        TRANSFORM(d, r);                                                          \
+                        for (int j = 0; j < A; j++) store16(o + j * plane + (tx), r[j]);           \
+                    } while (0)
 #define HORIZONTAL_PASS(TRANSFORM, NIN, M, A, Z, WZ, out)                                          \
             for (int xi = 0; xi < A; xi++) {                                                       \
                 const float *z = (Z) + xi * (WZ);                                                  \
                 float *o = (out) + (long)xi * A * plane;                                           \
+                if (M == 4 && txb - txa >= 16) {                                                   \
+                    SIXTEEN_AT_A_TIME(HORIZONTAL_STEP, TRANSFORM, NIN, A)                          \
+                    continue;                                                                      \
+                }                                                                                  \
                 for (long tx = txa; tx < txb; tx++) {                                              \
                     float d[NIN], r[A];                                                            \
                     for (int j = 0; j < NIN; j++) d[j] = z[tx * M + j];                            \
@@ -186,6 +252,10 @@ static void ISA_NAME(output_##M)(const float *Mt, long ld, long plane, int K, in
             for (int xi = 0; xi < A; xi++) {                                                       \
                 const float *src = in + (long)xi * A * plane;                                      \
                 float *z = Z + xi * Wt;                                                            \
+                if (M == 4 && txb - txa >= 16) {                                                   \
+                    SIXTEEN_AT_A_TIME(OUTPUT_STEP, OUT, A)                                         \
+                    continue;                                                                      \
+                }                                                                                  \
                 for (long tx = txa; tx < txb; tx++) {                                              \
                     float v[A], r[M];                                                              \
                     for (int j = 0; j < A; j++) v[j] = src[j * plane + tx];                        \
@@ -278,45 +348,62 @@ static void ISA_NAME(weight_grad_##M)(const float *dU, long plane, long kc0, lon
 /* With a handful of channels each of the α² products is a K×C matrix times a C×n strip: too
    small for a blocked GEMM to amortise its packing. For K (or C) of 4, 8 or 16 every row of the
    result stays in registers across a 16-tile strip; other sizes take the plain loops. */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-#define load16(p) ({ v16 v_; memcpy(&v_, (p), sizeof v_); v_; })
-#define store16(p, v) do { v16 s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
 
 #define DEFINE_SMALL(KK)                                                                           \
+/* M[k][t ..< t+16] for the KK rows of U; v(c) gives the strip of V's row c. */                   \
+static inline void ISA_NAME(small_nn_strip_##KK)(long C, const float *U, long ldu, const float *V, \
+                                                 long ldv, long t, float *out, long ldo) {         \
+    v16 acc[KK];                                                                                   \
+    for (int k = 0; k < KK; k++) acc[k] = (v16){};                                                 \
+    for (long c = 0; c < C; c++) {                                                                 \
+        const v16 v = load16(V + c * ldv + t);                                                     \
+        for (int k = 0; k < KK; k++) acc[k] += U[k * ldu + c] * v;                                 \
+    }                                                                                              \
+    for (int k = 0; k < KK; k++) store16(out + k * ldo, acc[k]);                                   \
+}                                                                                                  \
 static void ISA_NAME(small_nn_##KK)(long C, long n, const float *U, long ldu, const float *V,     \
                                     long ldv, float *M, long ldm) {                                \
     long t = 0;                                                                                    \
-    for (; t + 16 <= n; t += 16) {                                                                 \
-        v16 acc[KK];                                                                               \
-        for (int k = 0; k < KK; k++) acc[k] = (v16){};                                             \
-        for (long c = 0; c < C; c++) {                                                             \
-            const v16 v = load16(V + c * ldv + t);                                                 \
-            for (int k = 0; k < KK; k++) acc[k] += U[k * ldu + c] * v;                             \
-        }                                                                                          \
-        for (int k = 0; k < KK; k++) store16(M + k * ldm + t, acc[k]);                             \
+    for (; t + 16 <= n; t += 16) ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, t, M + t, ldm);   \
+    if (t == n) return;                                                                            \
+    if (n >= 16) {                                                                                 \
+        /* The last 16 columns again: the ones done already get the same values. */                \
+        ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, n - 16, M + n - 16, ldm);                 \
+        return;                                                                                    \
     }                                                                                              \
-    for (; t < n; t++)                                                                             \
-        for (int k = 0; k < KK; k++) {                                                             \
-            float s = 0;                                                                           \
-            for (long c = 0; c < C; c++) s += U[k * ldu + c] * V[c * ldv + t];                     \
-            M[k * ldm + t] = s;                                                                    \
-        }                                                                                          \
+    /* Fewer than 16 columns in all: through zero-padded copies. */                                \
+    float *vp = malloc(sizeof(float) * 16 * (size_t)C), out[KK * 16];                              \
+    if (!vp) abort();                                                                              \
+    for (long c = 0; c < C; c++)                                                                   \
+        for (long j = 0; j < 16; j++) vp[c * 16 + j] = j < n ? V[c * ldv + j] : 0.0f;              \
+    ISA_NAME(small_nn_strip_##KK)(C, U, ldu, vp, 16, 0, out, 16);                                  \
+    for (int k = 0; k < KK; k++) memcpy(M + k * ldm, out + k * 16, sizeof(float) * (size_t)n);     \
+    free(vp);                                                                                      \
 }                                                                                                  \
 /* D[k][c] (+)= Σ_t E[k][t]·V[c][t] for all c of one k, CC = C in registers. */                   \
 static void ISA_NAME(small_nt_##KK)(long K, long n, const float *E, long lde, const float *V,     \
                                     long ldv, float beta, float *D, long ldd) {                    \
+    /* Past the last whole strip: the last 16 columns with the lanes done already masked off (or, \
+       with fewer than 16 columns in all, the scalar loop). */                                     \
+    const long whole = n / 16 * 16, rest = n - whole;                                              \
+    v16 keep = (v16){};                                                                            \
+    for (int j = 0; j < 16; j++) keep[j] = j >= 16 - rest ? 1.0f : 0.0f;                           \
     for (long k = 0; k < K; k++) {                                                                 \
         v16 acc[KK];                                                                               \
         float tail[KK];                                                                            \
         for (int c = 0; c < KK; c++) { acc[c] = (v16){}; tail[c] = 0; }                            \
         const float *e = E + k * lde;                                                              \
-        long t = 0;                                                                                \
-        for (; t + 16 <= n; t += 16) {                                                             \
+        for (long t = 0; t < whole; t += 16) {                                                     \
             const v16 ev = load16(e + t);                                                          \
             for (int c = 0; c < KK; c++) acc[c] += ev * load16(V + c * ldv + t);                   \
         }                                                                                          \
-        for (; t < n; t++)                                                                         \
-            for (int c = 0; c < KK; c++) tail[c] += e[t] * V[c * ldv + t];                         \
+        if (rest && n >= 16) {                                                                     \
+            const v16 ev = load16(e + n - 16) * keep;                                              \
+            for (int c = 0; c < KK; c++) acc[c] += ev * load16(V + c * ldv + n - 16);              \
+        } else if (rest) {                                                                         \
+            for (long t = whole; t < n; t++)                                                       \
+                for (int c = 0; c < KK; c++) tail[c] += e[t] * V[c * ldv + t];                     \
+        }                                                                                          \
         for (int c = 0; c < KK; c++) {                                                             \
             float lanes[16], sum = tail[c];                                                        \
             store16(lanes, acc[c]);                                                                \

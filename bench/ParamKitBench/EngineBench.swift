@@ -221,8 +221,13 @@ enum EngineBench {
         let tiny: [(String, Int, Int, Int, Int)] = [
             ("tiny conv1_2", 4, 4, 600, 1000), ("tiny conv2_2", 8, 8, 300, 500), ("tiny conv3_3", 8, 8, 150, 250),
             ("tiny conv4_3", 16, 16, 75, 125), ("tiny conv5_3", 16, 16, 37, 62)]
+        // tiny-vgg --width 4 (16/32/32/64/64) at 224×300: the mid-size network of the stage benches.
+        let mid: [(String, Int, Int, Int, Int)] = [
+            ("mid conv1_2", 16, 16, 224, 300), ("mid conv2_1", 16, 32, 112, 150), ("mid conv2_2", 32, 32, 112, 150),
+            ("mid conv3_3", 32, 32, 56, 75), ("mid conv4_1", 32, 64, 28, 38), ("mid conv4_3", 64, 64, 28, 38),
+            ("mid conv5_3", 64, 64, 14, 19)]
         var rng = SeededGenerator(seed: 7)
-        for (name, cin, cout, h, w) in vgg + tiny where only.map({ name.contains($0) }) ?? true {
+        for (name, cin, cout, h, w) in vgg + tiny + mid where only.map({ name.contains($0) }) ?? true {
             let x = Blob(shape: [1, cin, h, w], data: (0..<cin * h * w).map { _ in Float.random(in: 0...1, using: &rng) })
             let scale = Float((2.0 / Double(cin * 9)).squareRoot())
             let weight = (0..<cout * cin * 9).map { _ in Float.random(in: -scale...scale, using: &rng) }, bias = [Float](repeating: 0, count: cout)

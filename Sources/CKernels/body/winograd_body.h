@@ -61,24 +61,25 @@ static void ISA_NAME(weight_grad)(int m, const float *dU, long plane, long kc0, 
     if (m == 4) ISA_NAME(weight_grad_4)(dU, plane, kc0, kc1, dw); else ISA_NAME(weight_grad_2)(dU, plane, kc0, kc1, dw);
 }
 
+/* Output rows in blocks of 16, then 8 and 4, each block's rows in registers; the last rows (K not
+   a multiple of 4) through the plain loops. */
 static void ISA_NAME(small_nn)(long K, long C, long n, const float *U, long ldu,
                                const float *V, long ldv, float *M, long ldm) {
-    switch (K) {
-    case 4: ISA_NAME(small_nn_4)(C, n, U, ldu, V, ldv, M, ldm); break;
-    case 8: ISA_NAME(small_nn_8)(C, n, U, ldu, V, ldv, M, ldm); break;
-    case 16: ISA_NAME(small_nn_16)(C, n, U, ldu, V, ldv, M, ldm); break;
-    default: ISA_NAME(small_nn_any)(K, C, n, U, ldu, V, ldv, M, ldm);
-    }
+    long k0 = 0;
+    for (; K - k0 >= 16; k0 += 16) ISA_NAME(small_nn_16)(C, n, U + k0 * ldu, ldu, V, ldv, M + k0 * ldm, ldm);
+    if (K - k0 >= 8) { ISA_NAME(small_nn_8)(C, n, U + k0 * ldu, ldu, V, ldv, M + k0 * ldm, ldm); k0 += 8; }
+    if (K - k0 >= 4) { ISA_NAME(small_nn_4)(C, n, U + k0 * ldu, ldu, V, ldv, M + k0 * ldm, ldm); k0 += 4; }
+    if (k0 < K) ISA_NAME(small_nn_any)(K - k0, C, n, U + k0 * ldu, ldu, V, ldv, M + k0 * ldm, ldm);
 }
 
+/* Columns of D (input channels) in blocks of 16, 8 and 4 as in small_nn. */
 static void ISA_NAME(small_nt)(long K, long C, long n, const float *E, long lde,
                                const float *V, long ldv, float beta, float *D, long ldd) {
-    switch (C) {
-    case 4: ISA_NAME(small_nt_4)(K, n, E, lde, V, ldv, beta, D, ldd); break;
-    case 8: ISA_NAME(small_nt_8)(K, n, E, lde, V, ldv, beta, D, ldd); break;
-    case 16: ISA_NAME(small_nt_16)(K, n, E, lde, V, ldv, beta, D, ldd); break;
-    default: ISA_NAME(small_nt_any)(K, C, n, E, lde, V, ldv, beta, D, ldd);
-    }
+    long c0 = 0;
+    for (; C - c0 >= 16; c0 += 16) ISA_NAME(small_nt_16)(K, n, E, lde, V + c0 * ldv, ldv, beta, D + c0, ldd);
+    if (C - c0 >= 8) { ISA_NAME(small_nt_8)(K, n, E, lde, V + c0 * ldv, ldv, beta, D + c0, ldd); c0 += 8; }
+    if (C - c0 >= 4) { ISA_NAME(small_nt_4)(K, n, E, lde, V + c0 * ldv, ldv, beta, D + c0, ldd); c0 += 4; }
+    if (c0 < C) ISA_NAME(small_nt_any)(K, C - c0, n, E, lde, V + c0 * ldv, ldv, beta, D + c0, ldd);
 }
 
 static const struct wino_ops ISA_NAME(wino_ops) = {
