@@ -74,10 +74,11 @@ static void pack_b(long NR, int trans, const float *B, long ldb, long k0, long k
     }
 }
 
-/* C[0 ..< mr, 0 ..< nr] += alpha · (packed A panel) · (packed B panel) over kc. */
-typedef void kernel_fn(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr);
+/* C[0 ..< mr, 0 ..< nr] += alpha · (packed A panel) · (packed B panel) over kc; with `over` set,
+   C = alpha · … instead (C is not read). */
+typedef void kernel_fn(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr, int over);
 
-PK_TARGET_AVX512 static void kernel_avx512(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr) {
+PK_TARGET_AVX512 static void kernel_avx512(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr, int over) {
     enum { MR = 12, NR = 32 };
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) { acc[i][0] = _mm512_setzero_ps(); acc[i][1] = _mm512_setzero_ps(); }
@@ -96,21 +97,26 @@ PK_TARGET_AVX512 static void kernel_avx512(long kc, const float *a, const float 
     if (nr == NR) {
         for (long i = 0; i < mr; i++) {
             float *ci = c + i * ldc;
-            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0], _mm512_loadu_ps(ci)));
-            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc[i][1], _mm512_loadu_ps(ci + 16)));
+            const __m512 c0 = over ? _mm512_setzero_ps() : _mm512_loadu_ps(ci);
+            const __m512 c1 = over ? _mm512_setzero_ps() : _mm512_loadu_ps(ci + 16);
+            _mm512_storeu_ps(ci, _mm512_fmadd_ps(va, acc[i][0], c0));
+            _mm512_storeu_ps(ci + 16, _mm512_fmadd_ps(va, acc[i][1], c1));
         }
     } else {
         const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
         const __mmask16 m1 = nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
         for (long i = 0; i < mr; i++) {
             float *ci = c + i * ldc;
-            _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(va, acc[i][0], _mm512_maskz_loadu_ps(m0, ci)));
-            if (m1) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(va, acc[i][1], _mm512_maskz_loadu_ps(m1, ci + 16)));
+            const __m512 c0 = over ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m0, ci);
+            _mm512_mask_storeu_ps(ci, m0, _mm512_fmadd_ps(va, acc[i][0], c0));
+            if (!m1) continue;
+            const __m512 c1 = over ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m1, ci + 16);
+            _mm512_mask_storeu_ps(ci + 16, m1, _mm512_fmadd_ps(va, acc[i][1], c1));
         }
     }
 }
 
-PK_TARGET_AVX2 static void kernel_avx2(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr) {
+PK_TARGET_AVX2 static void kernel_avx2(long kc, const float *a, const float *b, float alpha, float *c, long ldc, long mr, long nr, int over) {
     enum { MR = 6, NR = 16 };
     __m256 acc[MR][2];
     for (int i = 0; i < MR; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
@@ -129,15 +135,17 @@ PK_TARGET_AVX2 static void kernel_avx2(long kc, const float *a, const float *b, 
     if (nr == NR) {
         for (long i = 0; i < mr; i++) {
             float *ci = c + i * ldc;
-            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], _mm256_loadu_ps(ci)));
-            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], _mm256_loadu_ps(ci + 8)));
+            const __m256 c0 = over ? _mm256_setzero_ps() : _mm256_loadu_ps(ci);
+            const __m256 c1 = over ? _mm256_setzero_ps() : _mm256_loadu_ps(ci + 8);
+            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, acc[i][0], c0));
+            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, acc[i][1], c1));
         }
     } else {
         /* A partial panel: the same fused alpha·acc + c per element, through a row buffer. */
         for (long i = 0; i < mr; i++) {
             float row[NR], old[NR] = {0};
             float *ci = c + i * ldc;
-            memcpy(old, ci, sizeof(float) * (size_t)nr);
+            if (!over) memcpy(old, ci, sizeof(float) * (size_t)nr);
             _mm256_storeu_ps(row, _mm256_fmadd_ps(va, acc[i][0], _mm256_loadu_ps(old)));
             _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(va, acc[i][1], _mm256_loadu_ps(old + 8)));
             memcpy(ci, row, sizeof(float) * (size_t)nr);
@@ -152,7 +160,9 @@ void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     if (isa == PK_ISA_GENERIC) abort();   /* callers check pk_sgemm_available() */
     const struct shape s = isa == PK_ISA_AVX512 ? AVX512_SHAPE : AVX2_SHAPE;
     kernel_fn *kernel = isa == PK_ISA_AVX512 ? kernel_avx512 : kernel_avx2;
-    if (beta != 1.0f) {
+    /* beta = 0 with a product to add: the first KC block writes C instead of adding to zeros. */
+    const int overwrite = beta == 0.0f && K > 0 && alpha != 0.0f;
+    if (beta != 1.0f && !overwrite) {
         for (long i = 0; i < M; i++) {
             float *ci = C + i * ldc;
             if (beta == 0.0f) memset(ci, 0, (size_t)N * sizeof(float));
@@ -182,7 +192,7 @@ void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                     const long nr = nc - jr < s.nr ? nc - jr : s.nr;
                     for (long ir = 0; ir < mc; ir += s.mr) {
                         const long mr = mc - ir < s.mr ? mc - ir : s.mr;
-                        kernel(kc, pa + ir * kc, pb + jr * kc, alpha, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr);
+                        kernel(kc, pa + ir * kc, pb + jr * kc, alpha, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, overwrite && k0 == 0);
                     }
                 }
             }
