@@ -346,39 +346,36 @@ static void ISA_NAME(weight_grad_##M)(const float *dU, long plane, long kc0, lon
 /* ---- Products for few channels. ----------------------------------------------------------- */
 
 /* With a handful of channels each of the α² products is a K×C matrix times a C×n strip: too
-   small for a blocked GEMM to amortise its packing. For K (or C) of 4, 8 or 16 every row of the
-   result stays in registers across a 16-tile strip; other sizes take the plain loops. */
+   small for a blocked GEMM to amortise its packing. Blocks of 16, 8 or 4 rows of the result stay in
+   registers across a 16-tile strip (winograd_body.h splits any K or C into such blocks). */
 
 #define DEFINE_SMALL(KK)                                                                           \
-/* M[k][t ..< t+16] for the KK rows of U; v(c) gives the strip of V's row c. */                   \
+/* out[k][0 ..< cols] = Σ_c U[k][c]·V[c][t ..< t+cols] for the KK rows of U, cols ≤ 16 (16 where it \
+   is inlined with a constant, so the partial loads and stores fold away). */                      \
 static inline void ISA_NAME(small_nn_strip_##KK)(long C, const float *U, long ldu, const float *V, \
-                                                 long ldv, long t, float *out, long ldo) {         \
+                                                 long ldv, long t, long cols, float *out, long ldo) { \
     v16 acc[KK];                                                                                   \
     for (int k = 0; k < KK; k++) acc[k] = (v16){};                                                 \
     for (long c = 0; c < C; c++) {                                                                 \
-        const v16 v = load16(V + c * ldv + t);                                                     \
+        v16 v = (v16){};                                                                           \
+        if (cols == 16) v = load16(V + c * ldv + t);                                               \
+        else for (long j = 0; j < cols; j++) v[j] = V[c * ldv + t + j];                            \
         for (int k = 0; k < KK; k++) acc[k] += U[k * ldu + c] * v;                                 \
     }                                                                                              \
-    for (int k = 0; k < KK; k++) store16(out + k * ldo, acc[k]);                                   \
+    for (int k = 0; k < KK; k++) {                                                                 \
+        if (cols == 16) { store16(out + k * ldo, acc[k]); continue; }                              \
+        for (long j = 0; j < cols; j++) out[k * ldo + j] = acc[k][j];                              \
+    }                                                                                              \
 }                                                                                                  \
 static void ISA_NAME(small_nn_##KK)(long C, long n, const float *U, long ldu, const float *V,     \
                                     long ldv, float *M, long ldm) {                                \
     long t = 0;                                                                                    \
-    for (; t + 16 <= n; t += 16) ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, t, M + t, ldm);   \
+    for (; t + 16 <= n; t += 16) ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, t, 16, M + t, ldm); \
     if (t == n) return;                                                                            \
-    if (n >= 16) {                                                                                 \
-        /* The last 16 columns again: the ones done already get the same values. */                \
-        ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, n - 16, M + n - 16, ldm);                 \
-        return;                                                                                    \
-    }                                                                                              \
-    /* Fewer than 16 columns in all: through zero-padded copies. */                                \
-    float *vp = malloc(sizeof(float) * 16 * (size_t)C), out[KK * 16];                              \
-    if (!vp) abort();                                                                              \
-    for (long c = 0; c < C; c++)                                                                   \
-        for (long j = 0; j < 16; j++) vp[c * 16 + j] = j < n ? V[c * ldv + j] : 0.0f;              \
-    ISA_NAME(small_nn_strip_##KK)(C, U, ldu, vp, 16, 0, out, 16);                                  \
-    for (int k = 0; k < KK; k++) memcpy(M + k * ldm, out + k * 16, sizeof(float) * (size_t)n);     \
-    free(vp);                                                                                      \
+    if (n >= 16)   /* the last 16 columns again: the ones done already get the same values */      \
+        ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, n - 16, 16, M + n - 16, ldm);             \
+    else                                                                                           \
+        ISA_NAME(small_nn_strip_##KK)(C, U, ldu, V, ldv, 0, n, M, ldm);                            \
 }                                                                                                  \
 /* D[k][c] (+)= Σ_t E[k][t]·V[c][t] for all c of one k, CC = C in registers. */                   \
 static void ISA_NAME(small_nt_##KK)(long K, long n, const float *E, long lde, const float *V,     \
