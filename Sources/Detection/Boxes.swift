@@ -8,4 +8,6 @@ public struct Box: Sendable, Equatable {
     public var width: Float { x2 - x1 + 1 }
     public var height: Float { y2 - y1 + 1 }
     public var area: Float { width * height }
+    /// [x1, y1, x2, y2], the row layout of the reference's arrays.
+    public var corners: [Float] { [x1, y1, x2, y2] }
 }

@@ -1,6 +1,7 @@
 // A combined model as a detector (the reference's im_detect): RPN proposals on the preprocessed
-// image, R-CNN scores and box deltas for them, decoding and clipping, then per class a score
-// threshold and NMS. Boxes come back in original-image pixels. Used by `eval` and `detect`.
+// image and R-CNN scores and box deltas for them here; decoding, clipping and per-class threshold
+// and NMS in Detection's `detections`. Boxes come back in original-image pixels. Used by `eval`
+// and `detect`.
 
 import Detection
 import Engine
@@ -13,8 +14,8 @@ public final class Detector {
         public var classIndex: Int
         public var className: String
         public var score: Float
-        /// x1, y1, x2, y2 in original-image pixels.
-        public var box: [Float]
+        /// In original-image pixels.
+        public var box: Box
     }
 
     public let classNames: [String]
@@ -59,19 +60,9 @@ public final class Detector {
         guard n > 0 else { return [] }
         let rois = Blob(shape: [n, 5], data: (0..<n).flatMap { k in [0] + (0..<4).map { boxes[4 * k + $0] } })
         let (prob, delta) = net.classify(&pass, rois: rois)
-        let scaled = (0..<n).map { k in (1...4).map { Double(rois.data[5 * k + $0]) } }
-        let deltas = (0..<n).map { k in (0..<(4 * classes)).map { Double(delta.data[k * 4 * classes + $0]) } }
-        let predicted = clipBoxes(bboxPred(scaled, deltas), imHeight: Double(h), imWidth: Double(w))
-        var found: [Found] = []
-        for c in 1..<classes {
-            var dets: [[Float]] = []
-            for k in 0..<n where prob.data[k * classes + c] > cut {
-                dets.append((0..<4).map { Float(predicted[k][4 * c + $0] / Double(scale)) } + [prob.data[k * classes + c]])
-            }
-            for j in nonMaximumSuppression(dets, threshold: config.nms) {
-                found.append(Found(classIndex: c, className: classNames[c], score: dets[j][4], box: Array(dets[j][0..<4])))
-            }
-        }
-        return found
+        let found = detections(rois: (0..<n).map { k in Box(boxes[4 * k], boxes[4 * k + 1], boxes[4 * k + 2], boxes[4 * k + 3]) },
+                               prob: prob.data, delta: delta.data, classes: classes, imageHeight: h, imageWidth: w, scale: scale,
+                               settings: DetectionSettings(scoreThreshold: cut, nms: config.nms))
+        return found.map { Found(classIndex: $0.classIndex, className: classNames[$0.classIndex], score: $0.score, box: $0.box) }
     }
 }

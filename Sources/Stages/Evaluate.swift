@@ -52,7 +52,7 @@ public enum Evaluate {
                 truth[l].append(VOCGroundTruth(imageID: image.id, box: [Double(b.x1), Double(b.y1), Double(b.x2), Double(b.y2)], difficult: d))
             }
             for d in detector.detect(image) {
-                detections[d.classIndex].append(VOCDetection(imageID: image.id, score: Double(d.score), box: d.box.map(Double.init)))
+                detections[d.classIndex].append(VOCDetection(imageID: image.id, score: Double(d.score), box: d.box.corners.map(Double.init)))
             }
             log.progress(epoch: 1, epochs: 1, step: i + 1, steps: dataset.count, metrics: "")
         }

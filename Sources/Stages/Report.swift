@@ -200,7 +200,7 @@ public enum Report {
         for i in 0..<min(images, dataset.count) {
             let image = try dataset.image(i)
             var pixels = image.pixels
-            for b in image.boxes { Drawing.rectangle(&pixels, height: image.height, width: image.width, box: [b.x1, b.y1, b.x2, b.y2], colour: (255, 255, 255), thickness: 1) }
+            for b in image.boxes { Drawing.rectangle(&pixels, height: image.height, width: image.width, box: b, colour: (255, 255, 255), thickness: 1) }
             let found = detector.detect(image)
             for d in found { Drawing.rectangle(&pixels, height: image.height, width: image.width, box: d.box, colour: Drawing.colour(d.classIndex)) }
             let png = Data(try PNG.encode(pixels, height: image.height, width: image.width)).base64EncodedString()

@@ -59,7 +59,7 @@ struct DetectCommand: ParsableCommand {
                 ("image", .string(path)), ("drawn", .string(drawnPath)), ("width", .int(w)), ("height", .int(h)),
                 ("detections", .array(found.map { d in
                     .object([("class", .string(d.className)), ("class_index", .int(d.classIndex)), ("score", .double(Double(d.score))),
-                             ("box", .array(d.box.map { .double(Double($0)) }))])
+                             ("box", .array(d.box.corners.map { .double(Double($0)) }))])
                 })),
             ]))
             if !json { Render.out("\(path): \(found.count) detections → \(drawnPath)") }

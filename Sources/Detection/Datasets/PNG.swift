@@ -59,10 +59,10 @@ public enum Drawing {
     }
 
     /// The outline of a box (inclusive pixel coordinates, clipped to the image), `thickness` pixels wide, inward.
-    public static func rectangle(_ pixels: inout [UInt8], height: Int, width: Int, box: [Float], colour: (UInt8, UInt8, UInt8),
+    public static func rectangle(_ pixels: inout [UInt8], height: Int, width: Int, box: Box, colour: (UInt8, UInt8, UInt8),
                                  thickness: Int = 2) {
-        let x1 = max(0, min(width - 1, Int(box[0].rounded()))), y1 = max(0, min(height - 1, Int(box[1].rounded())))
-        let x2 = max(0, min(width - 1, Int(box[2].rounded()))), y2 = max(0, min(height - 1, Int(box[3].rounded())))
+        let x1 = max(0, min(width - 1, Int(box.x1.rounded()))), y1 = max(0, min(height - 1, Int(box.y1.rounded())))
+        let x2 = max(0, min(width - 1, Int(box.x2.rounded()))), y2 = max(0, min(height - 1, Int(box.y2.rounded())))
         guard x2 >= x1, y2 >= y1 else { return }
         func put(_ x: Int, _ y: Int) {
             let i = (y * width + x) * 3
