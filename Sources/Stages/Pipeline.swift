@@ -70,51 +70,50 @@ public struct Pipeline: Sendable {
     /// earlier stages, inputs or existing paths.
     /// `inputs` (name → path, relative to the working directory) replace or add to the file's own.
     public static func load(path: String, inputs bound: [String: String] = [:]) throws -> Pipeline {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the pipeline") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError.unreadable(file: path, what: "the pipeline") }
         let root: [String: Any]
         do {
-            guard let r = try YAMLValue.load(yaml: text) as? [String: Any] else { throw StageError("\(path): not a YAML mapping") }
+            guard let r = try YAMLValue.load(yaml: text) as? [String: Any] else { throw StageError.notYAML(file: path, detail: nil) }
             root = r
-        } catch let e as StageError { throw e } catch { throw StageError("\(path): not valid YAML: \(error)") }
+        } catch let e as StageError { throw e } catch { throw StageError.notYAML(file: path, detail: "\(error)") }
         let base = URL(fileURLWithPath: path).deletingLastPathComponent()
         func relative(_ p: String) -> String { p.hasPrefix("/") ? p : base.appendingPathComponent(p).path }
         for key in root.keys where !["config", "set", "inputs", "stages"].contains(key) {
-            throw StageError("\(path): unknown key '\(key)' (known: config, set, inputs, stages)")
+            throw StageError.unknownKey(file: path, stage: nil, kind: nil, key: key, known: ["config", "set", "inputs", "stages"])
         }
         let config = try (root["config"]).map { v -> String in
-            guard let s = v as? String else { throw StageError("\(path): config must be a path") }
+            guard let s = v as? String else { throw StageError.badValue(file: path, stage: nil, key: "config", expected: "a path") }
             return relative(s)
         }
-        let overrides = try overridesList(root["set"], at: "\(path): set")
+        let overrides = try overridesList(root["set"], file: path, stage: nil)
         var named: [String: String] = [:]
         if let inputs = root["inputs"] {
-            guard let map = inputs as? [String: Any] else { throw StageError("\(path): inputs must map names to paths") }
+            guard let map = inputs as? [String: Any] else { throw StageError.badValue(file: path, stage: nil, key: "inputs", expected: "a mapping of names to paths") }
             for (k, v) in map {
-                guard let s = v as? String else { throw StageError("\(path): inputs.\(k) must be a path") }
+                guard let s = v as? String else { throw StageError.badValue(file: path, stage: nil, key: "inputs.\(k)", expected: "a path") }
                 named[k] = relative(s)
             }
         }
         for (k, v) in bound { named[k] = URL(fileURLWithPath: v).path }
-        guard let list = root["stages"] as? [Any], !list.isEmpty else { throw StageError("\(path): stages must be a non-empty list") }
+        guard let list = root["stages"] as? [Any], !list.isEmpty else { throw StageError.badValue(file: path, stage: nil, key: "stages", expected: "a non-empty list") }
         var stages: [Stage] = []
         for (i, item) in list.enumerated() {
-            guard let map = item as? [String: Any] else { throw StageError("\(path): stages[\(i)] is not a mapping") }
+            guard let map = item as? [String: Any] else { throw StageError.badValue(file: path, stage: nil, key: "stages[\(i)]", expected: "a mapping") }
             guard let name = map["name"] as? String, !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-                throw StageError("\(path): stages[\(i)] needs a name of letters, digits, '-', '_' or '.'")
+                throw StageError.badValue(file: path, stage: nil, key: "stages[\(i)].name", expected: "a name of letters, digits, '-', '_' or '.'")
             }
-            let at = "\(path): stage '\(name)'"
-            guard !stages.contains(where: { $0.name == name }), named[name] == nil else { throw StageError("\(at): the name is used twice") }
+            guard !stages.contains(where: { $0.name == name }), named[name] == nil else { throw StageError.duplicateStage(file: path, stage: name) }
             guard let run = map["run"] as? String, let kind = Kind(rawValue: run) else {
-                throw StageError("\(at): run must be one of \(kinds.map { $0.name }.joined(separator: ", "))")
+                throw StageError.badValue(file: path, stage: name, key: "run", expected: "one of \(kinds.map { $0.name }.joined(separator: ", "))")
             }
             let kindType = kind.type
-            let context = StageParsing(at: at, earlier: stages.map(\.name), named: named,
+            let context = StageParsing(file: path, stage: name, earlier: stages.map(\.name), named: named,
                                        all: list.compactMap { ($0 as? [String: Any])?["name"] as? String }, base: base)
             let known = ["name", "run", "set"] + kindType.roles + kindType.ownKeys + kindType.settings
             for key in map.keys where !known.contains(key) {
-                throw StageError("\(at): unknown key '\(key)' for \(kind.rawValue) (known: \(known.dropFirst(2).sorted().joined(separator: ", ")))")
+                throw StageError.unknownKey(file: path, stage: name, kind: kind.rawValue, key: key, known: known.dropFirst(2).sorted())
             }
-            for key in kindType.required where map[key] == nil { throw StageError("\(at): \(kind.rawValue) needs '\(key)'") }
+            for key in kindType.required where map[key] == nil { throw StageError.missingKey(file: path, stage: name, kind: kind.rawValue, key: key) }
             let parsed = try kindType.parse(map, context)
             var inputs = parsed.inputs, settings = parsed.settings
             for role in kindType.roles {
@@ -124,19 +123,21 @@ public struct Pipeline: Sendable {
                 if let v = map[key] { settings.append((key, "\(v)")) }
             }
             stages.append(Stage(name: name, kind: kind, inputs: inputs, settings: settings.sorted { $0.0 < $1.0 },
-                                overrides: try overridesList(map["set"], at: "\(at): set")))
+                                overrides: try overridesList(map["set"], file: path, stage: name)))
         }
         let pipeline = Pipeline(path: path, config: config, overrides: overrides, stages: stages)
         // bad config keys fail now, not at stage 5; the message says which pipeline named the config
         for s in stages {
-            do { _ = try pipeline.stageConfig(s) } catch let e as StageError { throw StageError("\(path): stage '\(s.name)': \(e)") }
+            do { _ = try pipeline.stageConfig(s) } catch let e as StageError { throw StageError.inStage(file: path, stage: s.name, problem: "\(e)") }
         }
         return pipeline
     }
 
-    static func overridesList(_ value: Any?, at: String) throws -> [String] {
+    static func overridesList(_ value: Any?, file: String, stage: String?) throws -> [String] {
         guard let value else { return [] }
-        guard let map = value as? [String: Any] else { throw StageError("\(at) must be a mapping of config keys to values") }
+        guard let map = value as? [String: Any] else {
+            throw StageError.badValue(file: file, stage: stage, key: "set", expected: "a mapping of config keys to values")
+        }
         return try map.keys.sorted().map { k in
             let text = try Yams.dump(object: map[k]!).trimmingCharacters(in: .whitespacesAndNewlines)
             return "\(k)=\(text.hasPrefix("- ") ? "[" + text.split(separator: "\n").map { $0.dropFirst(2) }.joined(separator: ", ") + "]" : text)"
@@ -193,7 +194,7 @@ public struct Pipeline: Sendable {
     @discardableResult
     public func run(_ options: Options, report: (Event) -> Void = { _ in }) throws -> [Event] {
         if let from = options.from, !stages.contains(where: { $0.name == from }) {
-            throw StageError("\(path): no stage '\(from)' to start from (stages: \(stages.map(\.name).joined(separator: ", ")))", setting: "from")
+            throw StageError.noSuchStage(file: path, name: from, stages: stages.map(\.name))
         }
         if !options.dryRun { try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true) }
         let lock = options.dryRun ? nil : try DirectoryLock(directory: options.directory, what: "pipeline run")
@@ -265,7 +266,7 @@ public struct Pipeline: Sendable {
         for input in stage.inputs {
             let file = resolve(input.source, directory: directory)
             guard FileManager.default.fileExists(atPath: file) else {
-                throw StageError("\(path): stage '\(stage.name)': \(input.role) \(file) does not exist")
+                throw StageError.missingInput(file: path, stage: stage.name, role: input.role, path: file)
             }
             h.update("input\t\(input.role)\t\(try inputDigest(file, role: input.role, stage: stage))\n")
         }

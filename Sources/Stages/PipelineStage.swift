@@ -42,10 +42,11 @@ extension PipelineStage {
     }
 }
 
-/// What a kind's `parse` may use: the place for messages, reference resolution and relative paths.
+/// What a kind's `parse` may use: the place for errors, reference resolution and relative paths.
 public struct StageParsing {
-    /// `FILE: stage 'NAME'`, the prefix of every message about this stage.
-    public let at: String
+    /// The pipeline file and the stage being read, the place of every error about it.
+    public let file: String
+    public let stage: String
     /// Names of the stages before this one, of the pipeline's inputs (name → path), and of every stage.
     let earlier: [String]
     let named: [String: String]
@@ -53,15 +54,20 @@ public struct StageParsing {
     /// The pipeline file's directory.
     let base: URL
 
+    /// `key`'s value is not what it takes.
+    public func badValue(_ key: String, expected: String) -> StageError {
+        .badValue(file: file, stage: stage, key: key, expected: expected)
+    }
+
     /// A reference under `key`: an earlier stage, an input name or an existing path.
     public func source(_ value: Any, key: String) throws -> Pipeline.Source {
-        guard let s = value as? String else { throw StageError("\(at): \(key) must be a stage name, an input name or a path") }
+        guard let s = value as? String else { throw badValue(key, expected: "a stage name, an input name or a path") }
         if earlier.contains(s) { return .stage(s) }
         if let p = named[s] { return .file(p) }
-        if all.contains(s) { throw StageError("\(at): \(key) refers to stage '\(s)', which comes later") }
+        if all.contains(s) { throw StageError.badReference(file: file, stage: stage, key: key, value: s, problem: .later) }
         let p = path(s)
         guard FileManager.default.fileExists(atPath: p) else {
-            throw StageError("\(at): \(key) '\(s)' is no earlier stage, no input and no file (looked for \(p))")
+            throw StageError.badReference(file: file, stage: stage, key: key, value: s, problem: .nothing(lookedFor: p))
         }
         return .file(p)
     }

@@ -41,7 +41,7 @@ public struct ProposalSet: Sendable {
     /// For each IoU threshold, the share of the dataset's non-difficult ground-truth boxes that one of
     /// their image's first `topN` proposals (all when nil; proposals are stored best first) covers.
     public func recall(_ dataset: DetectionDataset, topN: Int? = nil, thresholds: [Double]) throws -> [Double] {
-        guard dataset.count == boxes.count else { throw StageError("\(dataset.path): \(dataset.count) images, the proposals cover \(boxes.count)") }
+        guard dataset.count == boxes.count else { throw StageError.proposalsCount(dataset: dataset.path, images: dataset.count, proposals: boxes.count) }
         var hits = [Int](repeating: 0, count: thresholds.count), objects = 0
         for i in 0..<dataset.count {
             let image = try dataset.imageHeader(i)
@@ -61,7 +61,7 @@ public struct ProposalSet: Sendable {
         let watch = try H5Watchdog.start(path)
         defer { watch?.cancel() }
         let f = try HDF5File(path: path)
-        guard try f.string("paramkit_format") == kind else { throw StageError("\(path): not a ParamKit proposals file") }
+        guard try f.string("paramkit_format") == kind else { throw FormatError(file: path, location: "paramkit_format", "not a ParamKit proposals file") }
         let (_, flat) = try f.dataset("/boxes", as: Float.self)
         let (_, scores) = try f.dataset("/scores", as: Float.self)
         let (_, offsets) = try f.dataset("/offsets", as: Int64.self)
@@ -69,7 +69,7 @@ public struct ProposalSet: Sendable {
               let ids = (try? JSONSerialization.jsonObject(with: Data(idsText.utf8))) as? [String], ids.count + 1 == offsets.count,
               offsets.first == 0, offsets.last.map({ Int($0) == scores.count }) == true, flat.count == 4 * scores.count,
               zip(offsets, offsets.dropFirst()).allSatisfy({ $0 <= $1 }) else {
-            throw StageError("\(path): inconsistent proposals layout (offsets, image ids and boxes do not agree)")
+            throw FormatError(file: path, "inconsistent proposals layout (offsets, image ids and boxes do not agree)")
         }
         var boxes: [[Float]] = [], sc: [[Float]] = []
         for i in 0..<ids.count {

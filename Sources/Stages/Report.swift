@@ -15,7 +15,7 @@ import ParamKit
 public enum Report {
     public static func run(path: String, images: Int = 6) throws -> String {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw StageError("\(path): no such file or directory") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw StageError.noSuchPath(path) }
         return isDir.boolValue ? try runDirectory(path, images: images) : try checkpoint(path)
     }
 
@@ -25,7 +25,7 @@ public enum Report {
         let url = URL(fileURLWithPath: dir)
         let logPath = url.appendingPathComponent("pipeline.log.jsonl").path
         guard let logText = try? String(contentsOfFile: logPath, encoding: .utf8) else {
-            throw StageError("\(dir): no pipeline.log.jsonl: not a pipeline run directory (give a checkpoint for its health report)")
+            throw StageError.notARunDirectory(dir)
         }
         var order: [String] = [], actions: [String: String] = [:]
         for line in logText.split(separator: "\n") {

@@ -151,7 +151,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
     /// in YAML syntax: `epochs=2`, `lr_steps=[1]`). Unknown keys are errors, not silently ignored.
     public static func load(path: String? = nil, overrides: [String] = []) throws -> StageConfig {
         guard let path else { return try load(text: nil, named: "config", overrides: overrides) }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError("\(path): cannot read the config") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StageError.unreadable(file: path, what: "the config") }
         return try load(text: text, named: path, overrides: overrides)
     }
 
@@ -160,35 +160,73 @@ public struct StageConfig: Codable, Sendable, Equatable {
         var dict: [String: Any] = [:]
         if let text {
             let loaded: Any?
-            do { loaded = try YAMLValue.load(yaml: text) } catch { throw StageError("\(name): not valid YAML: \(error)") }
+            do { loaded = try YAMLValue.load(yaml: text) } catch { throw StageError.notYAML(file: name, detail: "\(error)") }
             guard let mapping = (loaded ?? [String: Any]()) as? [String: Any] else {
-                throw StageError("\(name): not a YAML mapping")
+                throw StageError.notYAML(file: name, detail: nil)
             }
             dict = mapping
         }
         for o in overrides {
-            guard let eq = o.firstIndex(of: "=") else { throw StageError("override '\(o)' must look like key=value") }
-            guard let value = try? YAMLValue.load(yaml: String(o[o.index(after: eq)...])) else { throw StageError("override '\(o)': value is not YAML") }
+            guard let eq = o.firstIndex(of: "=") else { throw StageError.badOverride(override: o, problem: "must look like key=value") }
+            guard let value = try? YAMLValue.load(yaml: String(o[o.index(after: eq)...])) else { throw StageError.badOverride(override: o, problem: "has a value that is not YAML") }
             dict[String(o[..<eq])] = value
         }
         if let retired = dict.keys.sorted().first(where: { retiredKeys[$0] != nil }) {
-            throw StageError("\(name): \(retiredKeys[retired]!)")
+            throw StageError.retiredKey(file: name, key: retired, advice: retiredKeys[retired]!)
         }
         if let unknown = dict.keys.sorted().first(where: { !keyNames.contains($0) }) {
-            throw StageError("\(name): unknown key '\(unknown)'; known keys: \(keyNames.sorted().joined(separator: ", "))")
+            throw StageError.unknownKey(file: name, stage: nil, kind: nil, key: unknown, known: keyNames.sorted())
         }
         do {
             let config = try YAMLDecoder().decode(StageConfig.self, from: try Yams.dump(object: dict))
             guard config.rcnnBatchImages >= 1, config.rcnnBatchRois >= config.rcnnBatchImages,
                   config.rcnnBatchRois % config.rcnnBatchImages == 0 else {
-                throw StageError("\(name): rcnn_batch_rois (\(config.rcnnBatchRois)) must be a positive multiple of "
-                                 + "rcnn_batch_images (\(config.rcnnBatchImages)): the rois of an update are split evenly over its images")
+                throw StageError.badValue(file: name, stage: nil, key: "rcnn_batch_rois",
+                                         expected: "a positive multiple of rcnn_batch_images (\(config.rcnnBatchImages)): the rois of an update are split evenly over its images",
+                                         found: "\(config.rcnnBatchRois)")
             }
             return config
         } catch let e as StageError {
             throw e
+        } catch let e as DecodingError {
+            throw StageError.badValue(file: name, stage: nil, key: Self.keyPath(e), expected: Self.expected(e))
         } catch {
-            throw StageError("\(name): not a valid stage config: \(error)")
+            throw StageError.notYAML(file: name, detail: "\(error)")
+        }
+    }
+
+    /// The key a decoding error is about (`lr_steps[1]`), or "config" for the whole document.
+    static func keyPath(_ e: DecodingError) -> String {
+        let path: [any CodingKey]
+        switch e {
+        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): path = c.codingPath
+        case let .keyNotFound(k, c): path = c.codingPath + [k]
+        @unknown default: path = []
+        }
+        let text = path.reduce("") { t, k in k.intValue.map { "\(t)[\($0)]" } ?? (t.isEmpty ? k.stringValue : "\(t).\(k.stringValue)") }
+        return text.isEmpty ? "config" : text
+    }
+
+    /// What the key takes, in words.
+    static func expected(_ e: DecodingError) -> String {
+        func words(_ t: Any.Type) -> String {
+            switch t {
+            case is Int.Type, is UInt64.Type: "an integer"
+            case is Double.Type, is Float.Type: "a number"
+            case is Bool.Type: "true or false"
+            case is String.Type: "a string"
+            default: "a \(t)"
+            }
+        }
+        switch e {
+        case let .typeMismatch(t, _), let .valueNotFound(t, _): return words(t)
+        case let .dataCorrupted(c):
+            if c.codingPath.last?.stringValue == CodingKeys.lrSchedule.rawValue {
+                return "one of " + LRSchedule.allCases.map(\.rawValue).joined(separator: ", ")
+            }
+            return "valid (\(c.debugDescription))"
+        case .keyNotFound: return "present"
+        @unknown default: return "valid"
         }
     }
 
@@ -201,7 +239,7 @@ public struct StageConfig: Codable, Sendable, Equatable {
 }
 
 /// How epoch-counted learning-rate steps become update counts (see `StageConfig.lrSchedule`).
-public enum LRSchedule: String, Codable, Sendable {
+public enum LRSchedule: String, Codable, Sendable, CaseIterable {
     case reference
     case perEpoch = "per_epoch"
 
@@ -209,12 +247,4 @@ public enum LRSchedule: String, Codable, Sendable {
     public func updates(_ steps: [Int], images: Int, updatesPerEpoch: Int) -> [Int] {
         steps.map { $0 * (self == .reference ? images : updatesPerEpoch) }
     }
-}
-
-/// A stage failed in a way the user can act on (bad input, mismatched artifacts, divergence).
-public struct StageError: ParamKitError {
-    public let description: String
-    public let setting: String?
-    public var exitStatus: Int32 { 2 }
-    public init(_ d: String, setting: String? = nil) { description = d; self.setting = setting }
 }

@@ -72,8 +72,7 @@ public enum StageSupport {
                            updateMetrics: () -> [any RunningMetric]) throws {
         let lossFinite = l.prob.data.allSatisfy(\.isFinite) && l.bboxLoss.data.allSatisfy(\.isFinite)
         if !lossFinite || nonFinite(params) != nil {
-            throw StageError("\(stage): NaN/Inf at step \(step) (epoch \(epoch), image \(image)) in \(nonFinite(params) ?? "the loss"); "
-                             + "stopped. Last good checkpoint: \(lastGood ?? "none (first epoch)")")
+            throw StageError.diverged(stage: stage, step: step, epoch: epoch, image: image, tensor: nonFinite(params), lastGood: lastGood)
         }
         log.watchLoss(l.bboxLoss.data.reduce(0.0) { $0 + Double($1) }, step: step, epoch: epoch)
         sgd.step(params)
@@ -155,7 +154,7 @@ public final class StageLog {
         self.stage = stage
         if let path {
             if !(append && FileManager.default.fileExists(atPath: path)) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-            guard let h = FileHandle(forWritingAtPath: path) else { throw StageError("\(path): cannot write the log") }
+            guard let h = FileHandle(forWritingAtPath: path) else { throw StageError.cannotWrite(file: path, what: "the log") }
             if append { h.seekToEndOfFile() }
             handle = h
         } else {

@@ -26,12 +26,12 @@ public enum TrainRCNN {
         if let rpnModel {
             let digest = try Formats.load(path: rpnModel).rootDigest
             guard digest == set.modelDigest else {
-                throw StageError("\(proposals) was made by another model (digest \(set.modelDigest)) than \(rpnModel) (digest \(digest))")
+                throw StageError.proposalsFromAnotherModel(proposals: proposals, digest: set.modelDigest, model: rpnModel, modelDigest: digest)
             }
         }
         guard set.datasetDigest == dataset.digest, set.imageIDs.count == dataset.count else {
-            throw StageError("\(proposals) was made from another dataset (digest \(set.datasetDigest), \(set.imageIDs.count) images) "
-                             + "than \(dataset.path) (digest \(dataset.digest), \(dataset.count) images); run `paramkit propose` on it first")
+            throw StageError.proposalsFromAnotherDataset(proposals: proposals, digest: set.datasetDigest, images: set.imageIDs.count,
+                                                         dataset: dataset.path, datasetDigest: dataset.digest, datasetImages: dataset.count)
         }
         let classes = dataset.classNames.count
         let def = try StageSupport.definition(config, classes: classes)
@@ -49,7 +49,7 @@ public enum TrainRCNN {
         for i in 0..<dataset.count {
             let image = try dataset.image(i)
             guard set.imageIDs[i] == image.id else {
-                throw StageError("\(proposals): image \(i) is '\(set.imageIDs[i])' but the dataset has '\(image.id)'")
+                throw StageError.proposalsForAnotherImage(proposals: proposals, index: i, image: set.imageIDs[i], datasetImage: image.id)
             }
             for flip in config.flip ? [false, true] : [false] {
                 entries.append(Entry(index: i, flip: flip, landscape: image.width >= image.height,
@@ -67,7 +67,7 @@ public enum TrainRCNN {
         let (roisPerImage, fgPerImage) = config.roisPerImage
         let updatesPerEpoch = entries.count / batchImages
         guard updatesPerEpoch > 0 else {
-            throw StageError("\(dataset.path): \(entries.count) usable training entries, fewer than rcnn_batch_images (\(batchImages))")
+            throw StageError.tooFewEntries(dataset: dataset.path, usable: entries.count, batchImages: batchImages)
         }
         var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSchedule.updates(config.lrSteps, images: entries.count,
                                                                                                          updatesPerEpoch: updatesPerEpoch),

@@ -42,7 +42,7 @@ public enum TrainRPN {
                 landscape.append(image.width >= image.height)
             }
         }
-        guard !entries.isEmpty else { throw StageError("\(dataset.path): no image has a non-difficult ground-truth box to train the RPN on") }
+        guard !entries.isEmpty else { throw StageError.noTrainingImages(dataset: dataset.path) }
         var sgd = SGD(schedule: MultiFactorSchedule(baseLR: config.lr, steps: config.lrSchedule.updates(config.lrSteps, images: entries.count,
                                                                                                          updatesPerEpoch: entries.count),
                                                     factor: config.lrFactor),

@@ -112,26 +112,43 @@ struct PipelineTests {
     @Test func badPipelineFilesAreRefusedNamingTheStage() throws {
         let dir = try Self.workspace()
         let file = dir + "/bad.yaml"
-        func refused(_ text: String, _ expected: String) throws {
+        func refused(_ text: String, _ expected: (StageError) -> Bool) throws {
             try text.write(toFile: file, atomically: true, encoding: .utf8)
             let e = try #require(throws: StageError.self) { _ = try Pipeline.load(path: file) }
-            #expect(e.description.contains(expected), "\(e.description)")
+            #expect(expected(e), "\(e)")
+            #expect(e.site?.file == file, "\(e)")
         }
         let head = "config: config.yaml\ninputs: {train: train.h5}\nstages:\n"
-        try refused(head + "  - {name: a, run: train-fast, init: x}\n", "run must be one of")
-        try refused(head + "  - {name: a, run: propose, model: b, data: train}\n  - {name: b, run: init}\n", "comes later")
-        try refused(head + "  - {name: a, run: propose, model: nowhere.h5, data: train}\n", "no earlier stage, no input and no file")
-        try refused(head + "  - {name: a, run: init}\n  - {name: a, run: init}\n", "used twice")
-        try refused(head + "  - {name: a, run: train-rpn, data: train}\n", "needs 'init'")
-        try refused(head + "  - {name: a, run: init, epochs: 3}\n", "unknown key 'epochs'")
-        try refused(head + "  - {name: a, run: init, set: {epoch: 3}}\n", "unknown key 'epoch'")
-        try refused(head + "  - {name: a, run: combine, inputs: [train]}\n", "at least two")
-        try refused("stages: []\n", "non-empty")
+        try refused(head + "  - {name: a, run: train-fast, init: x}\n") {
+            if case .badValue(_, "a", "run", let expected, _) = $0 { expected.hasPrefix("one of") } else { false }
+        }
+        try refused(head + "  - {name: a, run: propose, model: b, data: train}\n  - {name: b, run: init}\n") {
+            $0 == .badReference(file: file, stage: "a", key: "model", value: "b", problem: .later)
+        }
+        try refused(head + "  - {name: a, run: propose, model: nowhere.h5, data: train}\n") {
+            if case .badReference(_, "a", "model", "nowhere.h5", .nothing(let path)) = $0 { path.hasSuffix("/nowhere.h5") } else { false }
+        }
+        try refused(head + "  - {name: a, run: init}\n  - {name: a, run: init}\n") { $0 == .duplicateStage(file: file, stage: "a") }
+        try refused(head + "  - {name: a, run: train-rpn, data: train}\n") {
+            $0 == .missingKey(file: file, stage: "a", kind: "train-rpn", key: "init")
+        }
+        try refused(head + "  - {name: a, run: init, epochs: 3}\n") {
+            if case .unknownKey(_, "a", "init", "epochs", let known) = $0 { known.contains("pretrained") } else { false }
+        }
+        // A stage's config override is checked at load, and the error says which stage set it.
+        try refused(head + "  - {name: a, run: init, set: {epoch: 3}}\n") {
+            if case .inStage(_, "a", let problem) = $0 { problem.contains("unknown key 'epoch'") } else { false }
+        }
+        try refused(head + "  - {name: a, run: combine, inputs: [train]}\n") {
+            if case .badValue(_, "a", "inputs", let expected, _) = $0 { expected.contains("at least two") } else { false }
+        }
+        try refused("stages: []\n") { $0 == .badValue(file: file, stage: nil, key: "stages", expected: "a non-empty list") }
 
         // --from naming no stage.
         try (head + "  - {name: a, run: init, data: train}\n").write(toFile: file, atomically: true, encoding: .utf8)
         var o = Pipeline.Options(directory: dir + "/r")
         o.from = "b"
-        #expect(throws: StageError.self) { try Pipeline.load(path: file).run(o) }
+        let e = try #require(throws: StageError.self) { try Pipeline.load(path: file).run(o) }
+        #expect(e == .noSuchStage(file: file, name: "b", stages: ["a"]) && e.setting == "from")
     }
 }

@@ -36,9 +36,11 @@ struct StageTests {
         #expect(c.lr == 0.001 && c.lrSteps == [6] && c.rpnBatchSize == 256 && c.proposalPostNMSTopN == 2000 && c.nms == 0.3)
         let overridden = try StageConfig.load(path: path, overrides: ["epochs=5", "lr_steps=[1, 2]"])
         #expect(overridden.epochs == 5 && overridden.lrSteps == [1, 2] && overridden.anchorScales == [2, 4])
-        #expect(throws: StageError.self) { _ = try StageConfig.load(path: path, overrides: ["epoch=5"]) }   // unknown key
+        let unknown = try #require(throws: StageError.self) { _ = try StageConfig.load(path: path, overrides: ["epoch=5"]) }
+        if case .unknownKey(path, nil, nil, "epoch", let known) = unknown { #expect(known.contains("epochs")) } else { Issue.record("\(unknown)") }
         try "epochs: many\n".write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(throws: StageError.self) { _ = try StageConfig.load(path: path) }
+        let wrong = try #require(throws: StageError.self) { _ = try StageConfig.load(path: path) }
+        #expect(wrong == .badValue(file: path, stage: nil, key: "epochs", expected: "an integer"), "\(wrong)")
     }
 
     @Test func trainingWritesACheckpointPerEpochAndProposalsCheckTheirDataset() throws {
@@ -52,6 +54,11 @@ struct StageTests {
             _ = try TrainRCNN.run(initPath: w.initial, proposals: w.dir + "/p.h5", freeze: nil, dataset: w.other, config: Self.config(),
                                   output: w.dir + "/rcnn.h5")
         }
+        if case let .proposalsFromAnotherDataset(proposals, digest, _, dataset, datasetDigest, _) = e {
+            #expect(proposals == w.dir + "/p.h5" && dataset == w.other.path && digest == w.data.digest && datasetDigest == w.other.digest)
+        } else {
+            Issue.record("\(e)")
+        }
         #expect(e.description.contains("another dataset"))
     }
 
@@ -63,8 +70,12 @@ struct StageTests {
         let e = try #require(throws: StageError.self) {
             _ = try TrainRPN.run(initPath: w.initial, freeze: nil, dataset: w.data, config: c, output: w.dir + "/rpn.h5")
         }
-        #expect(e.description.contains("NaN/Inf at step"))
-        #expect(e.description.contains("Last good checkpoint"))
+        if case let .diverged(stage, step, epoch, _, _, lastGood) = e {
+            #expect(stage == "train rpn" && step >= 1 && epoch == 1 && lastGood == nil, "\(e)")
+        } else {
+            Issue.record("\(e)")
+        }
+        #expect(e.description.contains("NaN/Inf at step") && e.description.contains("Last good checkpoint"))
         #expect(!FileManager.default.fileExists(atPath: w.dir + "/rpn.h5"))
     }
 }

@@ -77,7 +77,7 @@ public final class Graph: @unchecked Sendable {
             do {
                 shapes[inputNames.count + i] = try node.op.outputShape(node.inputs.map { shapes[$0]! })
             } catch {
-                throw GraphError(node: node.name, error.message)
+                throw error.at(node: node.name)
             }
         }
         return shapes

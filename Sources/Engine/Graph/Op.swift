@@ -115,19 +115,6 @@ public extension Op {
     func probe(_ probe: inout ForwardProbe, node: String, inputName: String, inputs: OpValues, output: inout Blob, state: inout OpState) {}
 }
 
-/// A graph that cannot be built or run: names the node and what is wrong.
-public struct GraphError: Error, CustomStringConvertible, Sendable {
-    public var node: String
-    public var message: String
-
-    public init(node: String = "", _ message: String) {
-        self.node = node
-        self.message = message
-    }
-
-    public var description: String { node.isEmpty ? message : "node '\(node)': \(message)" }
-}
-
 /// MXNet's spelling of attribute values.
 enum MXNetAttribute {
     static func tuple(_ values: [Int]) -> String { "(" + values.map(String.init).joined(separator: ", ") + ")" }

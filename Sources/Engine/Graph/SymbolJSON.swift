@@ -11,22 +11,22 @@ public enum SymbolJSON {
     public static func graph(_ text: Data, file: String = "symbol") throws(GraphError) -> (graph: Graph, heads: [String]) {
         guard let root = try? JSONSerialization.jsonObject(with: text) as? [String: Any],
               let nodes = root["nodes"] as? [[String: Any]] else {
-            throw GraphError("\(file): not MXNet symbol JSON (no \"nodes\" list)")
+            throw .notSymbolJSON(file: file)
         }
         struct Raw { let name: String; let op: String; let attrs: [String: String]; let inputs: [Int] }
         var raws: [Raw] = []
         for (k, node) in nodes.enumerated() {
             guard let name = node["name"] as? String, let op = node["op"] as? String else {
-                throw GraphError("\(file): node \(k) has no name or op")
+                throw .unnamedNode(file: file, index: k)
             }
             let attrs = (node["attrs"] ?? node["attr"] ?? node["param"]) as? [String: String] ?? [:]
             var inputs: [Int] = []
             for ref in node["inputs"] as? [[Int]] ?? [] {
                 guard let source = ref.first, source >= 0, source < k else {
-                    throw GraphError(node: name, "\(file): input \(ref) is not an earlier node (a cycle or a forward reference)")
+                    throw .forwardReference(file: file, node: name, input: ref)
                 }
                 guard ref.count < 2 || ref[1] == 0 else {
-                    throw GraphError(node: name, "\(file): reads output \(ref[1]) of '\(nodes[source]["name"] ?? source)'; only output 0 is supported")
+                    throw .unsupportedOutput(file: file, node: name, source: nodes[source]["name"] as? String ?? "\(source)", output: ref[1])
                 }
                 inputs.append(source)
             }
@@ -40,11 +40,11 @@ public enum SymbolJSON {
             ops[k] = op
             let count = op.parameterSuffixes.count + op.auxSuffixes.count
             guard raw.inputs.count > count else {
-                throw GraphError(node: raw.name, "\(file): \(raw.op) has \(raw.inputs.count) inputs, needs at least \(count + 1)")
+                throw .tooFewInputs(file: file, node: raw.name, op: raw.op, inputs: raw.inputs.count, needed: count + 1)
             }
             for source in raw.inputs.suffix(count) {
                 guard raws[source].op == "null" else {
-                    throw GraphError(node: raw.name, "\(file): parameter input '\(raws[source].name)' is not a variable")
+                    throw .parameterNotVariable(file: file, node: raw.name, input: raws[source].name)
                 }
                 parameterVariables.insert(source)
             }
@@ -56,7 +56,7 @@ public enum SymbolJSON {
             let op = ops[k]!
             let count = op.parameterSuffixes.count + op.auxSuffixes.count
             let data = raw.inputs.dropLast(count).map { value[$0]! }
-            guard g.id(raw.name) == nil else { throw GraphError(node: raw.name, "\(file): two nodes are named '\(raw.name)'") }
+            guard g.id(raw.name) == nil else { throw .duplicateName(file: file, node: raw.name) }
             value[k] = g.add(raw.name, op, data, params: raw.inputs.suffix(count).map { raws[$0].name })
         }
         let heads = (root["heads"] as? [[Int]] ?? []).compactMap { $0.first }.filter { value[$0] != nil }.map { raws[$0].name }
@@ -87,11 +87,11 @@ public enum MXNetOps {
             return ReLUOp()
         case "Pooling":
             let type = attrs["pool_type"] ?? "max"
-            guard let kind = PoolingOp.Kind(rawValue: type) else { throw a.error("pool_type '\(type)' is not supported (max, avg)") }
+            guard let kind = PoolingOp.Kind(rawValue: type) else { throw a.error("pool_type", .unsupported(value: type, allowed: ["max", "avg"])) }
             let global = try a.bool("global_pool", default: false)
             let conventionName = attrs["pooling_convention"] ?? "valid"
             guard let convention = PoolingOp.Convention(rawValue: conventionName) else {
-                throw a.error("pooling_convention '\(conventionName)' is not supported (valid, full)")
+                throw a.error("pooling_convention", .unsupported(value: conventionName, allowed: ["valid", "full"]))
             }
             return PoolingOp(kind, kernel: global ? try a.pair("kernel", default: (1, 1)) : try a.pair("kernel"),
                              stride: try a.pair("stride", default: (1, 1)), pad: try a.pair("pad", default: (0, 0)),
@@ -107,7 +107,7 @@ public enum MXNetOps {
             return FlattenOp()
         case "SoftmaxOutput":
             let name = attrs["normalization"] ?? "null"
-            guard let normalization = SoftmaxOutputOp.Normalization(rawValue: name) else { throw a.error("normalization '\(name)'") }
+            guard let normalization = SoftmaxOutputOp.Normalization(rawValue: name) else { throw a.error("normalization", .unsupported(value: name, allowed: ["null", "batch", "valid"])) }
             return SoftmaxOutputOp(normalization: normalization, useIgnore: try a.bool("use_ignore", default: false),
                                    ignoreLabel: try a.float("ignore_label", default: -1), gradScale: try a.float("grad_scale", default: 1),
                                    multiOutput: try a.bool("multi_output", default: false))
@@ -127,7 +127,7 @@ public enum MXNetOps {
         case "Concat":
             return ConcatOp(axis: try a.int("dim", default: 1))
         default:
-            throw GraphError(node: node, "unknown op '\(op)' (ParamKit runs \(supported.joined(separator: ", ")))")
+            throw .unknownOp(node: node, op: op, supported: supported)
         }
     }
 
@@ -137,22 +137,24 @@ public enum MXNetOps {
         let node: String
         let op: String
 
-        func error(_ message: String) -> GraphError { GraphError(node: node, "\(op): \(message)") }
+        func error(_ key: String, _ problem: GraphError.AttributeProblem) -> GraphError {
+            .badAttribute(node: node, op: op, attribute: key, problem: problem)
+        }
 
         func raw(_ key: String) throws(GraphError) -> String {
-            guard let v = values[key] else { throw error("needs the attribute '\(key)'") }
+            guard let v = values[key] else { throw error(key, .missing) }
             return v
         }
 
         func int(_ key: String, default d: Int? = nil) throws(GraphError) -> Int {
             if values[key] == nil, let d { return d }
-            guard let v = Int(try raw(key).trimmingCharacters(in: .whitespaces)) else { throw error("\(key) '\(values[key]!)' is not an integer") }
+            guard let v = Int(try raw(key).trimmingCharacters(in: .whitespaces)) else { throw error(key, .notA(expected: "an integer", value: values[key]!)) }
             return v
         }
 
         func float(_ key: String, default d: Float? = nil) throws(GraphError) -> Float {
             if values[key] == nil, let d { return d }
-            guard let v = Float(try raw(key).trimmingCharacters(in: .whitespaces)) else { throw error("\(key) '\(values[key]!)' is not a number") }
+            guard let v = Float(try raw(key).trimmingCharacters(in: .whitespaces)) else { throw error(key, .notA(expected: "a number", value: values[key]!)) }
             return v
         }
 
@@ -161,7 +163,7 @@ public enum MXNetOps {
             switch v.lowercased() {
             case "true", "1": return true
             case "false", "0": return false
-            default: throw error("\(key) '\(v)' is not True or False")
+            default: throw error(key, .notA(expected: "True or False", value: v))
             }
         }
 
@@ -170,7 +172,7 @@ public enum MXNetOps {
             if text.isEmpty { return [] }
             var out: [Int] = []
             for part in text.split(separator: ",") {
-                guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else { throw error("\(key) '\(values[key]!)' is not a tuple of integers") }
+                guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else { throw error(key, .notA(expected: "a tuple of integers", value: values[key]!)) }
                 out.append(v)
             }
             return out
@@ -179,17 +181,17 @@ public enum MXNetOps {
         func pair(_ key: String, default d: (Int, Int)? = nil) throws(GraphError) -> (Int, Int) {
             if values[key] == nil, let d { return d }
             let t = try tuple(key)
-            guard t.count == 2 else { throw error("\(key) '\(values[key]!)' is not a pair (only 2-d ops are supported)") }
+            guard t.count == 2 else { throw error(key, .notA(expected: "a pair (only 2-d ops are supported)", value: values[key]!)) }
             return (t[0], t[1])
         }
 
         /// Accepts the attribute only with one of these values (or absent, unless `always`).
         func require(_ key: String, oneOf allowed: [String], always: Bool = false) throws(GraphError) {
             guard let v = values[key] else {
-                if always { throw error("needs the attribute '\(key)'") }
+                if always { throw error(key, .missing) }
                 return
             }
-            guard allowed.contains(v) else { throw error("\(key) '\(v)' is not supported (\(allowed.joined(separator: ", ")))") }
+            guard allowed.contains(v) else { throw error(key, .unsupported(value: v, allowed: allowed)) }
         }
     }
 }
@@ -224,7 +226,7 @@ extension SymbolJSON {
         }
         var headRefs: [[Int]] = []
         for h in heads {
-            guard let v = graph.id(h), let n = ids[v] else { throw GraphError(node: h, "no such node to export as a head") }
+            guard let v = graph.id(h), let n = ids[v] else { throw .noSuchHead(h) }
             headRefs.append([n, 0, 0])
         }
         let root: [String: Any] = [
@@ -235,7 +237,7 @@ extension SymbolJSON {
             "attrs": ["mxnet_version": ["int", 10901]],
         ]
         guard let data = try? JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys]) else {
-            throw GraphError("the graph could not be written as JSON")
+            throw .unencodable
         }
         return data
     }

@@ -34,7 +34,7 @@ public struct BatchNormOp: Op {
     public var auxSuffixes: [String] { ["_moving_mean", "_moving_var"] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
-        guard inputs[0].count >= 2 else { throw GraphError("BatchNorm needs an input with a channel axis, got \(inputs[0])") }
+        guard inputs[0].count >= 2 else { throw GraphError.shape("BatchNorm needs an input with a channel axis, got \(inputs[0])") }
         return inputs[0]
     }
 

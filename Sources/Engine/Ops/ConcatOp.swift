@@ -7,12 +7,12 @@ public struct ConcatOp: Op {
     public var attributes: [String: String] { ["dim": "\(axis)"] }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
-        guard let first = inputs.first, axis < first.count else { throw GraphError("Concat needs inputs with axis \(axis)") }
+        guard let first = inputs.first, axis < first.count else { throw GraphError.shape("Concat needs inputs with axis \(axis)") }
         var out = first
         out[axis] = 0
         for s in inputs {
             guard s.count == first.count, s.indices.allSatisfy({ $0 == axis || s[$0] == first[$0] }) else {
-                throw GraphError("Concat along axis \(axis) of shapes \(inputs.map { "\($0)" }.joined(separator: ", "))")
+                throw GraphError.shape("Concat along axis \(axis) of shapes \(inputs.map { "\($0)" }.joined(separator: ", "))")
             }
             out[axis] += s[axis]
         }

@@ -24,10 +24,10 @@ public struct ConvolutionOp: Op {
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         let x = inputs[0]
-        guard x.count == 4 else { throw GraphError("Convolution needs a 4-d input (N, C, H, W), got \(x)") }
+        guard x.count == 4 else { throw GraphError.shape("Convolution needs a 4-d input (N, C, H, W), got \(x)") }
         let out = conv.outputShape(x)
         guard out[2] > 0, out[3] > 0 else {
-            throw GraphError("a \(conv.kernel.h)×\(conv.kernel.w) kernel does not fit an input of \(x[2])×\(x[3]) with pad \(conv.pad.h),\(conv.pad.w)")
+            throw GraphError.shape("a \(conv.kernel.h)×\(conv.kernel.w) kernel does not fit an input of \(x[2])×\(x[3]) with pad \(conv.pad.h),\(conv.pad.w)")
         }
         return out
     }

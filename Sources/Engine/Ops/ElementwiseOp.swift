@@ -9,7 +9,7 @@ public struct ElementwiseOp: Op {
     public var kind: String { "elemwise_" + function.rawValue }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
-        guard inputs[0] == inputs[1] else { throw GraphError("\(kind) of shapes \(inputs[0]) and \(inputs[1])") }
+        guard inputs[0] == inputs[1] else { throw GraphError.shape("\(kind) of shapes \(inputs[0]) and \(inputs[1])") }
         return inputs[0]
     }
 

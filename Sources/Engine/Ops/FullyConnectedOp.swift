@@ -19,7 +19,7 @@ public struct FullyConnectedOp: Op {
     }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
-        guard let n = inputs[0].first else { throw GraphError("FullyConnected needs an input with a batch axis") }
+        guard let n = inputs[0].first else { throw GraphError.shape("FullyConnected needs an input with a batch axis") }
         return [n, fc.numHidden]
     }
 

@@ -49,10 +49,10 @@ public struct PoolingOp: Op {
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         let x = inputs[0]
-        guard x.count == 4 else { throw GraphError("Pooling needs a 4-d input (N, C, H, W), got \(x)") }
+        guard x.count == 4 else { throw GraphError.shape("Pooling needs a 4-d input (N, C, H, W), got \(x)") }
         let (k, s, p) = window(x[2], x[3])
         guard x[2] + 2 * p.0 >= k.0, x[3] + 2 * p.1 >= k.1 else {
-            throw GraphError("a \(k.0)×\(k.1) pooling window does not fit an input of \(x[2])×\(x[3]) with pad \(p.0),\(p.1)")
+            throw GraphError.shape("a \(k.0)×\(k.1) pooling window does not fit an input of \(x[2])×\(x[3]) with pad \(p.0),\(p.1)")
         }
         return [x[0], x[1], PoolingOp.size(x[2], k.0, s.0, p.0, convention), PoolingOp.size(x[3], k.1, s.1, p.1, convention)]
     }

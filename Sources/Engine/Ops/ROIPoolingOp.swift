@@ -12,8 +12,8 @@ public struct ROIPoolingOp: Op {
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         let (x, r) = (inputs[0], inputs[1])
-        guard x.count == 4 else { throw GraphError("ROIPooling needs a 4-d data input, got \(x)") }
-        guard r.count == 2, r[1] == 5 else { throw GraphError("ROIPooling needs rois of shape (R, 5), got \(r)") }
+        guard x.count == 4 else { throw GraphError.shape("ROIPooling needs a 4-d data input, got \(x)") }
+        guard r.count == 2, r[1] == 5 else { throw GraphError.shape("ROIPooling needs rois of shape (R, 5), got \(r)") }
         return [r[0], x[1], pool.pooled.h, pool.pooled.w]
     }
 

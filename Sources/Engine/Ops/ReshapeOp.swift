@@ -14,11 +14,11 @@ public struct ReshapeOp: Op {
         if let k = out.firstIndex(of: -1) {
             let known = out.filter { $0 != -1 }.reduce(1, *)
             guard out.filter({ $0 == -1 }).count == 1, known > 0, total % known == 0 else {
-                throw GraphError("cannot reshape \(x) to \(shape)")
+                throw GraphError.shape("cannot reshape \(x) to \(shape)")
             }
             out[k] = total / known
         }
-        guard out.reduce(1, *) == total, out.allSatisfy({ $0 >= 0 }) else { throw GraphError("cannot reshape \(x) to \(shape)") }
+        guard out.reduce(1, *) == total, out.allSatisfy({ $0 >= 0 }) else { throw GraphError.shape("cannot reshape \(x) to \(shape)") }
         return out
     }
 
@@ -40,7 +40,7 @@ public struct FlattenOp: Op {
     public var kind: String { "Flatten" }
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
-        guard let n = inputs[0].first else { throw GraphError("Flatten needs an input with a batch axis") }
+        guard let n = inputs[0].first else { throw GraphError.shape("Flatten needs an input with a batch axis") }
         return [n, inputs[0].dropFirst().reduce(1, *)]
     }
 

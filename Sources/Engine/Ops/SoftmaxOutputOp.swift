@@ -29,11 +29,11 @@ public struct SoftmaxOutputOp: Op {
 
     public func outputShape(_ inputs: [[Int]]) throws(GraphError) -> [Int] {
         let x = inputs[0]
-        guard x.count >= 2 else { throw GraphError("SoftmaxOutput needs at least 2 axes, got \(x)") }
+        guard x.count >= 2 else { throw GraphError.shape("SoftmaxOutput needs at least 2 axes, got \(x)") }
         if inputs.count > 1 {
             let expected = multiOutput ? x[0] * x.dropFirst(2).reduce(1, *) : x[0]
             guard inputs[1].reduce(1, *) == expected else {
-                throw GraphError("label has \(inputs[1].reduce(1, *)) entries, \(expected) expected for data \(x)")
+                throw GraphError.shape("label has \(inputs[1].reduce(1, *)) entries, \(expected) expected for data \(x)")
             }
         }
         return x

@@ -1,8 +1,17 @@
 // Errors that say what went wrong and where: the file, the byte offset or dataset path, and why.
-// Every error ParamKit's libraries throw conforms to `ParamKitError`: its exit status, and the
-// request setting that would change the outcome (`setting`, e.g. "duplicates"), so that a program
-// can offer its own way to change it (the CLI names its flag) while the library's message stays in
-// the library's terms.
+// Every error ParamKit's libraries throw conforms to `ParamKitError`: its exit status, the file and
+// place it is about (`site`), and the request setting that would change the outcome (`setting`,
+// e.g. "duplicates"), so that a program can offer its own way to change it (the CLI names its
+// flag) while the library's message stays in the library's terms.
+
+/// The file an error is about and, when known, the place in it (a byte offset, a dataset path, a
+/// key path, a stage, a graph node).
+public struct ErrorSite: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var place: String?
+    public init(file: String, place: String? = nil) { self.file = file; self.place = place }
+    public var description: String { place.map { "\(file) (\($0))" } ?? file }
+}
 
 /// An error with the exit status a command ends with and, when one exists, the setting of the
 /// request that would lead elsewhere.
@@ -11,6 +20,12 @@ public protocol ParamKitError: Error, CustomStringConvertible {
     var exitStatus: Int32 { get }
     /// The request setting that changes the outcome ("duplicates", "format", "missing", "width", …).
     var setting: String? { get }
+    /// The file and place the error is about, when it is about one.
+    var site: ErrorSite? { get }
+}
+
+extension ParamKitError {
+    public var site: ErrorSite? { nil }
 }
 
 /// A file could not be read or written as the format it claims to be.
@@ -26,6 +41,10 @@ public struct FormatError: ParamKitError, Sendable, Equatable {
     public let artifactKind: String?
     public let setting: String?
     public var exitStatus: Int32 { 2 }
+    public var site: ErrorSite? {
+        let places = [offset.map { "byte \($0)" }, location].compactMap { $0 }
+        return ErrorSite(file: file, place: places.isEmpty ? nil : places.joined(separator: ", "))
+    }
 
     public init(file: String, offset: Int? = nil, location: String? = nil, _ message: String, artifactKind: String? = nil,
                 setting: String? = nil) {

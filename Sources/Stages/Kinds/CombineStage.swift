@@ -15,15 +15,14 @@ enum CombineStage: PipelineStage {
     /// With a recipe, `inputs` maps the recipe's input names to sources (taken in name order); without
     /// one, it lists two or more sources, named input1, input2, … (the first wins).
     static func parse(_ map: [String: Any], _ context: StageParsing) throws -> (inputs: [Pipeline.Stage.Input], settings: [(String, String)]) {
-        let at = context.at
         guard let recipe = map["recipe"] else {
-            guard let list = map["inputs"] as? [Any], list.count >= 2 else { throw StageError("\(at): inputs must list at least two sources (first wins)") }
+            guard let list = map["inputs"] as? [Any], list.count >= 2 else { throw context.badValue("inputs", expected: "a list of at least two sources (first wins)") }
             return (try list.enumerated().map { j, v in .init(role: "input\(j + 1)", source: try context.source(v, key: "inputs[\(j)]")) }, [])
         }
-        guard let r = recipe as? String else { throw StageError("\(at): recipe must be a path") }
+        guard let r = recipe as? String else { throw context.badValue("recipe", expected: "a path") }
         let file = context.path(r)
-        guard FileManager.default.fileExists(atPath: file) else { throw StageError("\(at): recipe \(file) does not exist") }
-        guard let named = map["inputs"] as? [String: Any] else { throw StageError("\(at): with a recipe, inputs maps recipe names to sources") }
+        guard FileManager.default.fileExists(atPath: file) else { throw StageError.missingInput(file: context.file, stage: context.stage, role: "recipe", path: file) }
+        guard let named = map["inputs"] as? [String: Any] else { throw context.badValue("inputs", expected: "a mapping of the recipe's names to sources (with a recipe)") }
         let inputs = try named.keys.sorted().map { k in Pipeline.Stage.Input(role: k, source: try context.source(named[k]!, key: "inputs.\(k)")) }
         return (inputs, [("recipe", file)])
     }
@@ -34,7 +33,7 @@ enum CombineStage: PipelineStage {
         if let path = stage.setting("recipe") {
             recipe = try Recipe.load(path: path)
             do { files = try recipe.bind(stage.inputs.map { (name: $0.role, path: $0.path) }) } catch let e as UsageError {
-                throw StageError("stage '\(stage.name)': \(e)")
+                throw StageError.inStage(file: nil, stage: stage.name, problem: "\(e)")
             }
         } else {
             recipe = Recipe.combineModel(labels: stage.inputs.map(\.role))

@@ -26,7 +26,7 @@ enum InitStage: PipelineStage {
                                           seed: stage.setting("seed").flatMap(UInt64.init) ?? stage.config.seed,
                                           output: (path: stage.output, format: .hdf5)))
         if let p = r.plan.problems.first {
-            throw StageError("stage '\(stage.name)': \(r.plan.problems.count) tensor(s) cannot be initialised (first: \(p.spec.name): \(Init.describe(p.action)))")
+            throw StageError.cannotInitialise(stage: stage.name, count: r.plan.problems.count, first: p.spec.name, reason: Init.describe(p.action))
         }
         return "\(network): \(r.plan.rows.count) tensors, digest \(r.digest!)"
     }
