@@ -43,7 +43,7 @@ public struct NetworkFile: Sendable, Equatable {
         }
         func fail(_ key: String, _ what: String) -> UsageError { UsageError("\(path): \(key): \(what)") }
         guard let familyName = map["family"] as? String, let family = NetworkFamily(rawValue: familyName), family != .inception else {
-            throw fail("family", "must be vgg or resnet (Inception-v3 is built in: --network inception-v3 or tiny-inception)")
+            throw fail("family", "must be vgg or resnet (Inception-v3 is built in: the networks inception-v3 and tiny-inception)")
         }
         let allowed = family == .vgg ? vggKeys : resnetKeys
         if let extra = map.keys.sorted().first(where: { !allowed.contains($0) }) {
