@@ -164,11 +164,11 @@ public enum Proposal {
                         let half = (n + 1) / 2, total = n
                         var counts = (0, 0)
                         withUnsafeMutablePointer(to: &counts) { cnt in
-                            let shared = SendableBox((filter, cnt))
-                            DispatchQueue.concurrentPerform(iterations: 2) { part in
-                                let (filter, cnt) = shared.value
-                                if part == 0 { cnt.pointee.0 = filter(1, half, 0) } else { cnt.pointee.1 = filter(half, total, half) }
+                            let job = { (part: Int) in
+                                if part == 0 { cnt.pointee.0 = filter(1, half, to: 0) } else { cnt.pointee.1 = filter(half, total, to: half) }
                             }
+                            // On the engine's worker pool, as every parallel loop (one thread: in turn).
+                            if Threads.count >= 2 { parallelParts(2, job) } else { job(0); job(1) }
                         }
                         m = counts.0
                         // Move the second half's survivors down behind the first half's.

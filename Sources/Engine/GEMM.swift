@@ -8,9 +8,10 @@ import ParamKit
 
 /// Row-major single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, with op(A) M×K and op(B) K×N.
 /// OpenBLAS itself runs single-threaded; a large product is split into column (or row) blocks run
-/// on the engine's own threads. So one pool of threads does all parallel work — OpenBLAS's workers
-/// would otherwise spin between calls and fight the engine's loops for the two cores — and the
-/// result for a given thread count does not depend on scheduling.
+/// on the engine's worker pool (`parallelParts`, CKernels/pool.c), the threads of every other
+/// parallel loop. OpenBLAS's own workers, or GCD's, would wake while the pool's workers still poll
+/// for their next job and share the two cores with them; and the result for a given thread count
+/// does not depend on scheduling.
 @inline(__always)
 public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -21,12 +22,10 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         sgemmBlock(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
-    let shared = SendableBox((a, b, c))
     if n >= m {
         // Column blocks: C[:, j0..<j1] = op(A) · op(B)[:, j0..<j1]
         let block = ((n + parts - 1) / parts + 15) & ~15
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let (a, b, c) = shared.value
+        parallelParts(parts) { p in
             let j0 = p * block, j1 = min(n, j0 + block)
             guard j1 > j0 else { return }
             sgemmBlock(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda,
@@ -35,8 +34,7 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     } else {
         // Row blocks: C[i0..<i1, :] = op(A)[i0..<i1, :] · op(B)
         let block = ((m + parts - 1) / parts + 15) & ~15
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let (a, b, c) = shared.value
+        parallelParts(parts) { p in
             let i0 = p * block, i1 = min(m, i0 + block)
             guard i1 > i0 else { return }
             sgemmBlock(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha, a: a + (transA ? i0 : i0 * lda), lda: lda,
