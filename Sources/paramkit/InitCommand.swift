@@ -14,7 +14,7 @@ struct InitCommand: ParsableCommand {
         Example: paramkit init --network vgg16 --pretrained model/vgg16-0000.params --heads rpn -o rpn-init.h5
         """)
 
-    @Option(help: "Network: \(NetworkDefinition.names.joined(separator: ", ")).") var network: String
+    @Option(help: "Network: \(NetworkDefinition.names.joined(separator: ", ")), or a network file (NAME.yaml, see `network show`).") var network: String
     @Option(help: "Pretrained (ImageNet) checkpoint, or 'none' to start every layer from He-normal init (training from scratch).") var pretrained: String
     @Option(help: "Heads to include and randomly initialise: rpn, rcnn or rpn,rcnn.") var heads: String = "rpn,rcnn"
     @Option(help: "Seed for the random heads.") var seed: UInt64 = 0
