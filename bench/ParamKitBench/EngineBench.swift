@@ -6,7 +6,9 @@
 //                               --align takes ReLU and pooling decisions that went the other way from
 //                               the activations in FILE (act:NAME, mx_train_step.py --dump-internals)
 //                               and prints the flips per layer as JSON (see Engine.ForwardProbe)
-//   train NET STAGE H W [--iters N] [--freeze SPEC]   ms per training iteration (forward, backward, SGD)
+//   train NET STAGE H W [--iters N] [--freeze SPEC] [--profile [TOP]]
+//                               ms per training iteration (forward, backward, SGD); --profile prints
+//                               to stderr each op kind's and the TOP (25) slowest nodes' forward and backward ms
 //   proposal IN OUT PRE POST    the Proposal op on IN's cls_prob/bbox_pred/im_info (.params), timed
 //                               (median of 20 after 3 warm-ups); the rows go to OUT for comparison
 //   conv-gflops [--only TEXT]   conv forward+backward GFLOP/s at VGG16 and tiny-vgg shapes (layers whose
@@ -115,7 +117,8 @@ enum EngineBench {
 
     static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
 
-    static func train(net name: String, stage: String, height: Int, width: Int, iters: Int, freeze: String) throws -> String {
+    static func train(net name: String, stage: String, height: Int, width: Int, iters: Int, freeze: String, profile top: Int = 0) throws -> String {
+        let profile = top > 0
         let def = try NetworkDefinition.named(name)
         var rng = SeededGenerator(seed: 1)
         func blob(_ shape: [Int], _ range: ClosedRange<Float>) -> Blob {
@@ -138,6 +141,15 @@ enum EngineBench {
         let data = blob([1, 3, height, width], -128...128)
         var times: [Double] = []
         var feature = (0, 0)
+        GraphProfile.enabled = profile
+        var sgdTime = 0.0
+        defer {
+            if profile {
+                let step = times.reduce(0, +) / Double(max(times.count, 1))
+                FileHandle.standardError.write(Data((GraphProfile.report(top: top, per: iters) + "\n"
+                    + String(format: "SGD update %.1f ms; whole step %.1f ms (mean)\n", sgdTime * 1000 / Double(iters), step)).utf8))
+            }
+        }
         if stage == "rpn" {
             let net = RPNNetwork(def)
             initialise(net.params)
@@ -157,9 +169,12 @@ enum EngineBench {
             }
             for i in 0..<(iters + 2) {
                 let t0 = now()
+                if profile && i == 2 { GraphProfile.reset(); sgdTime = 0 }
                 net.params.zeroGrads()
                 _ = net.forwardBackward(data: data, label: label, bboxTarget: target, bboxWeight: weight)
+                let t1 = now()
                 sgd.step(net.params)
+                sgdTime += now() - t1
                 if i >= 2 { times.append((now() - t0) * 1000) }
             }
         } else {
@@ -180,9 +195,12 @@ enum EngineBench {
             feature = RPNNetwork(def).featureSize(height: height, width: width)
             for i in 0..<(iters + 2) {
                 let t0 = now()
+                if profile && i == 2 { GraphProfile.reset(); sgdTime = 0 }
                 net.params.zeroGrads()
                 _ = net.forwardBackward(data: data, rois: roiBlob, label: label, bboxTarget: target, bboxWeight: weight)
+                let t1 = now()
                 sgd.step(net.params)
+                sgdTime += now() - t1
                 if i >= 2 { times.append((now() - t0) * 1000) }
             }
         }

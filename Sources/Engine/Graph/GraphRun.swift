@@ -100,7 +100,14 @@ public struct GraphRun {
                     x.values[j] = values[u]
                 }
             }
+            let inputShapes = GraphProfile.enabled ? x.values.map { $0?.shape ?? [] } : []
+            let t0 = GraphProfile.enabled ? GraphProfile.clock() : 0
             var (y, state) = node.op.forward(&x, params: bound[i], context: &context)
+            if GraphProfile.enabled {
+                let elapsed = GraphProfile.clock() - t0
+                GraphProfile.record(node: node.name, kind: node.op.kind, shape: y.shape, flops: node.op.flops(inputShapes, output: y.shape),
+                                    forward: elapsed)
+            }
             if probe != nil, let first = node.inputs.first {
                 node.op.probe(&probe!, node: node.name, inputName: graph.name(ofValue: first), inputs: x, output: &y, state: &state)
             }
@@ -131,8 +138,10 @@ public struct GraphRun {
             guard dy != nil || node.op.isLoss else { continue }
             let want = node.inputs.enumerated().map { j, u in needsGradient[u] && !node.op.labelInputs.contains(j) }
             let inputs = OpValues(node.inputs.map { values[$0] }, owned: Array(repeating: false, count: node.inputs.count))
+            let t0 = GraphProfile.enabled ? GraphProfile.clock() : 0
             let dx = node.op.backward(&dy, inputs: inputs, output: values[out], state: states[i], params: bound[i],
                                       wantInput: want, context: &context)
+            if GraphProfile.enabled { GraphProfile.record(node: node.name, kind: node.op.kind, shape: [], backward: GraphProfile.clock() - t0) }
             if !node.params.isEmpty {
                 let learned = node.op.parameterSuffixes
                 var text = ""
