@@ -33,7 +33,7 @@ if args.count >= 2, ["engine-step", "train", "conv-gflops", "proposal", "graph-c
             let iters = args.firstIndex(of: "--iters").flatMap { Int(args[$0 + 1]) } ?? 3
             let freeze = args.firstIndex(of: "--freeze").map { args[$0 + 1] } ?? "FIXED_PARAMS"
             print(try EngineBench.train(net: args[2], stage: args[3], height: Int(args[4])!, width: Int(args[5])!, iters: iters, freeze: freeze,
-                                         profile: args.firstIndex(of: "--profile").map { args.count > $0 + 1 ? Int(args[$0 + 1]) ?? 25 : 25 } ?? 0))
+                                         profile: args.firstIndex(of: "--profile").map { Int(args.dropFirst($0 + 1).first ?? "") ?? 25 } ?? 0))
         default:
             print(EngineBench.convGFlops(only: args.firstIndex(of: "--only").map { args[$0 + 1] }, skipIm2col: args.contains("--no-im2col"),
                                          runs: args.firstIndex(of: "--runs").flatMap { Int(args[$0 + 1]) } ?? 3))

@@ -32,14 +32,19 @@ public enum GraphProfile {
 
     static func clock() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    static func record(node: String, kind: String, shape: [Int], flops: Double = 0, forward: Double = 0, backward: Double = 0) {
+    /// One forward call of `node`: the entry is made here, with the output shape and FLOPs.
+    static func recordForward(node: String, kind: String, shape: [Int], flops: Double, seconds: Double) {
         if table[node] == nil {
             table[node] = Entry(node: node, kind: kind, shape: shape, flops: flops)
             order.append(node)
         }
-        table[node]!.forward += forward
-        table[node]!.backward += backward
-        if forward > 0 { table[node]!.calls += 1 }
+        table[node]!.forward += seconds
+        table[node]!.calls += 1
+    }
+
+    /// One backward call of a node whose forward ran in the same profile.
+    static func recordBackward(node: String, seconds: Double) {
+        table[node]?.backward += seconds
     }
 
     /// Nodes in graph order.

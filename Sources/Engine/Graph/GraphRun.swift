@@ -104,9 +104,9 @@ public struct GraphRun {
             let t0 = GraphProfile.enabled ? GraphProfile.clock() : 0
             var (y, state) = node.op.forward(&x, params: bound[i], context: &context)
             if GraphProfile.enabled {
-                let elapsed = GraphProfile.clock() - t0
-                GraphProfile.record(node: node.name, kind: node.op.kind, shape: y.shape, flops: node.op.flops(inputShapes, output: y.shape),
-                                    forward: elapsed)
+                let seconds = GraphProfile.clock() - t0
+                GraphProfile.recordForward(node: node.name, kind: node.op.kind, shape: y.shape, flops: node.op.flops(inputShapes, output: y.shape),
+                                           seconds: seconds)
             }
             if probe != nil, let first = node.inputs.first {
                 node.op.probe(&probe!, node: node.name, inputName: graph.name(ofValue: first), inputs: x, output: &y, state: &state)
@@ -141,7 +141,7 @@ public struct GraphRun {
             let t0 = GraphProfile.enabled ? GraphProfile.clock() : 0
             let dx = node.op.backward(&dy, inputs: inputs, output: values[out], state: states[i], params: bound[i],
                                       wantInput: want, context: &context)
-            if GraphProfile.enabled { GraphProfile.record(node: node.name, kind: node.op.kind, shape: [], backward: GraphProfile.clock() - t0) }
+            if GraphProfile.enabled { GraphProfile.recordBackward(node: node.name, seconds: GraphProfile.clock() - t0) }
             if !node.params.isEmpty {
                 let learned = node.op.parameterSuffixes
                 var text = ""
